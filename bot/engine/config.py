@@ -1,0 +1,96 @@
+"""The per-repository configuration, ``.github/wheelwatch.yml``."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Literal
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+CONFIG_PATH = ".github/wheelwatch.yml"
+
+_MINOR = re.compile(r"^\d+\.\d+$")
+
+
+class ConfigError(ValueError):
+    """The configuration file is invalid; the message names the offending key."""
+
+
+@dataclass(frozen=True)
+class Config:
+    disabled_rules: frozenset[str] = frozenset()
+    ignore_paths: tuple[str, ...] = ()
+    # Minor version -> date of its final release, overriding the shipped release table.
+    # ``None`` marks a minor as not released, whatever the table says.
+    released: dict[str, date | None] = field(default_factory=dict)
+    check_conclusion: Literal["neutral", "failure"] = "neutral"
+
+    def ignores_path(self, path: str) -> bool:
+        return any(fnmatch.fnmatch(path, pattern) for pattern in self.ignore_paths)
+
+
+_KEYS = {"disable", "ignore-paths", "released", "check-conclusion"}
+
+
+def parse_config(text: str, *, known_rules: frozenset[str] | None = None) -> Config:
+    """Read the configuration; unknown keys and bad values raise ``ConfigError``."""
+    try:
+        data = YAML(typ="safe", pure=True).load(text)
+    except YAMLError as exc:
+        raise ConfigError(f"{CONFIG_PATH} is not valid YAML: {exc}") from None
+    if data is None:
+        return Config()
+    if not isinstance(data, dict):
+        raise ConfigError(f"{CONFIG_PATH} must be a mapping of settings")
+    unknown = sorted(str(key) for key in data if key not in _KEYS)
+    if unknown:
+        raise ConfigError(
+            f"unknown key {unknown[0]!r} in {CONFIG_PATH} (known: {', '.join(sorted(_KEYS))})"
+        )
+    disabled = _string_list(data, "disable")
+    if known_rules is not None:
+        for rule in disabled:
+            if rule not in known_rules:
+                raise ConfigError(f"'disable' names an unknown rule {rule!r}")
+    conclusion = data.get("check-conclusion", "neutral")
+    if conclusion not in ("neutral", "failure"):
+        raise ConfigError("'check-conclusion' must be 'neutral' or 'failure'")
+    return Config(
+        disabled_rules=frozenset(disabled),
+        ignore_paths=tuple(_string_list(data, "ignore-paths")),
+        released=_released(data.get("released", {})),
+        check_conclusion=conclusion,
+    )
+
+
+def _string_list(data: dict[object, object], key: str) -> list[str]:
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ConfigError(f"{key!r} must be a list of strings")
+    return list(value)
+
+
+def _released(value: object) -> dict[str, date | None]:
+    if not isinstance(value, dict):
+        raise ConfigError("'released' must map 'X.Y' to a release date or false")
+    result: dict[str, date | None] = {}
+    for minor, when in value.items():
+        minor = str(minor)
+        if not _MINOR.match(minor):
+            raise ConfigError(f"'released' key {minor!r} is not a minor version like '3.16'")
+        if when is False:
+            result[minor] = None
+        elif isinstance(when, date):
+            result[minor] = when
+        elif isinstance(when, str):
+            try:
+                result[minor] = date.fromisoformat(when)
+            except ValueError:
+                raise ConfigError(f"'released.{minor}' is not a date (YYYY-MM-DD)") from None
+        else:
+            raise ConfigError(f"'released.{minor}' must be a date (YYYY-MM-DD) or false")
+    return result

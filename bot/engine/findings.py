@@ -1,0 +1,83 @@
+"""What the engine reports: findings, the fixes they carry, and per-file errors."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, order=True)
+class Span:
+    """A region of the source text; lines and columns are 1-based, ``end`` exclusive."""
+
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+
+@dataclass(frozen=True)
+class TextEdit:
+    """Replace ``text[start:end]`` (character offsets) with ``replacement``."""
+
+    start: int
+    end: int
+    replacement: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Fix:
+    description: str
+    edits: tuple[TextEdit, ...]
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule_id: str
+    rule_name: str
+    job: str
+    message: str
+    span: Span
+    fix: Fix | None = None
+    # Which Python requests share the unsafe cache, for renderers that want to list them.
+    pythons: tuple[str, ...] = field(default=())
+    # The text that identifies the finding's place (a step's name or uses, set by the engine).
+    anchor: str = ""
+
+    @property
+    def fingerprint(self) -> str:
+        """Stable across unrelated edits of the file: ignores line numbers on purpose."""
+        digest = hashlib.sha256(f"{self.rule_id}\0{self.job}\0{self.anchor}".encode())
+        return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class FileError:
+    """The file could not be analysed; ``line`` is set when the problem has a place."""
+
+    message: str
+    line: int | None = None
+    column: int | None = None
+
+
+@dataclass(frozen=True)
+class Analysis:
+    findings: tuple[Finding, ...] = ()
+    error: FileError | None = None
+
+
+def apply_edits(text: str, edits: tuple[TextEdit, ...] | list[TextEdit]) -> str:
+    """Apply non-overlapping edits; raises ``ValueError`` if two of them overlap."""
+    ordered = sorted(edits, key=lambda e: (e.start, e.end))
+    for before, after in zip(ordered, ordered[1:], strict=False):
+        if after.start < before.end:
+            raise ValueError("overlapping edits")
+    pieces: list[str] = []
+    cursor = 0
+    for edit in ordered:
+        pieces.append(text[cursor : edit.start])
+        pieces.append(edit.replacement)
+        cursor = edit.end
+    pieces.append(text[cursor:])
+    return "".join(pieces)
