@@ -1,0 +1,570 @@
+"""The rules: for each job and matrix row, which Pythons can run and which caches can
+restore wheels built by another build of the same pre-release."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+
+from bot.engine import rules
+from bot.engine.actions import (
+    CACHE,
+    PRE_COMMIT,
+    SETUP_PYTHON,
+    SETUP_UV,
+    ActionRef,
+    setup_python_cache,
+    setup_uv_major,
+)
+from bot.engine.caches import Artefact, artefact_of_path, artefact_of_script
+from bot.engine.config import Config
+from bot.engine.document import DocumentError, YMap, YNode, YScalar, parse_document
+from bot.engine.expressions import (
+    UNKNOWN,
+    Evaluator,
+    ExpressionError,
+    Value,
+    condition,
+    find_expressions,
+    parse,
+    references,
+    render,
+    to_string,
+)
+from bot.engine.findings import Analysis, FileError, Finding, Fix
+from bot.engine.interpreters import Install, Resolution, install_of
+from bot.engine.source import Source
+from bot.engine.versions import Candidate, ReleaseTable, describe
+from bot.engine.workflow import Job, NotAWorkflow, Row, Step, load_workflow, to_value
+
+_SHIPPED_RELEASES = ReleaseTable.shipped()
+
+
+@dataclass
+class Issue:
+    """A rule broken at one place, gathered over every matrix row that breaks it."""
+
+    rule: rules.Rule
+    job: Job
+    step: Step
+    node: YNode
+    reason: str
+    pythons: list[str] = field(default_factory=list)
+    # For cache-key fixes: the setup-python steps that installed the unsafe Pythons.
+    sources: set[int] = field(default_factory=set)
+    fixable: bool = True
+
+    @property
+    def identity(self) -> tuple[str, str, str]:
+        return (self.rule.id, self.job.id, self.anchor)
+
+    @property
+    def anchor(self) -> str:
+        return f"{self.step.label}#{self.step.index}"
+
+    def add(self, pythons: list[str]) -> None:
+        self.pythons.extend(p for p in pythons if p not in self.pythons)
+
+
+@dataclass
+class Context:
+    source: Source
+    resolution: Resolution
+
+
+def analyse(text: str, *, config: Config | None = None, as_of: date | None = None) -> Analysis:
+    """Find the unsafe caches in one workflow or composite action, with verified fixes."""
+    config = config or Config()
+    resolution = Resolution(
+        as_of or date.today(), _SHIPPED_RELEASES.overridden(config.released)
+    )
+    try:
+        issues, context = detect(text, resolution)
+    except DocumentError as exc:
+        return Analysis(error=FileError(exc.message, exc.line, exc.column))
+    except NotAWorkflow as exc:
+        return Analysis(error=FileError(str(exc), 1, 1))
+    from bot.engine.fixes import build_fix  # fixes re-run detection: import late
+
+    findings = []
+    identities = {issue.identity for issue in issues}
+    for issue in issues:
+        if issue.rule.id in config.disabled_rules:
+            continue
+        span = context.source.node_span(issue.node)
+        step_span = context.source.node_span(issue.step.node)
+        if context.source.suppressed(
+            issue.rule.id, issue.rule.name, min(span.line, step_span.line), max(span.end_line, step_span.end_line)
+        ):
+            continue
+        fix: Fix | None = None
+        if issue.fixable:
+            fix = build_fix(issue, context, identities)
+        findings.append(
+            Finding(
+                rule_id=issue.rule.id,
+                rule_name=issue.rule.name,
+                job=issue.job.id,
+                message=_message(issue),
+                span=span,
+                fix=fix,
+                pythons=tuple(issue.pythons),
+                anchor=issue.anchor,
+            )
+        )
+    findings.sort(key=lambda f: (f.span, f.rule_id))
+    return Analysis(tuple(findings))
+
+
+def _message(issue: Issue) -> str:
+    shared = ", ".join(issue.pythons[:6]) + (" and others" if len(issue.pythons) > 6 else "")
+    return f"{issue.reason} Pythons that share it: {shared}."
+
+
+def detect(text: str, resolution: Resolution) -> tuple[list[Issue], Context]:
+    """Every issue in the text, unfiltered and without fixes. Raises on unusable input."""
+    source = Source(text)
+    workflow = load_workflow(parse_document(text), source.lines)
+    context = Context(source, resolution)
+    found: dict[tuple[str, str, int, int], Issue] = {}
+    for job in workflow.jobs:
+        for issue in _job_issues(job, context):
+            key = (issue.rule.id, job.id, issue.step.index, issue.node.start)
+            if key in found:
+                found[key].add(issue.pythons)
+                found[key].sources |= issue.sources
+                found[key].fixable &= issue.fixable
+            else:
+                found[key] = issue
+    return list(found.values()), context
+
+
+# --- per job and row --------------------------------------------------------------------
+
+
+def _env(maps: list[YMap], evaluator: Evaluator | None = None) -> dict[str, Value]:
+    result: dict[str, Value] = {}
+    for mapping in maps:
+        for name, value in mapping.pairs:
+            if isinstance(value, YScalar) and "${{" in value.value and evaluator is not None:
+                rendered = render(value.value, evaluator)
+                result[name.value] = rendered if isinstance(rendered, str) else UNKNOWN
+            elif isinstance(value, YScalar) and "${{" not in value.value:
+                result[name.value] = value.text
+            else:
+                result[name.value] = UNKNOWN
+    return result
+
+
+def _runner_os(job: Job, evaluator: Evaluator) -> Value:
+    runs_on = job.node.get("runs-on")
+    if runs_on is None:
+        return UNKNOWN
+    value = to_value(runs_on)
+    if isinstance(value, str) and "${{" in value:
+        value = render(value, evaluator)
+    elif isinstance(value, str):
+        pass
+    labels = value if isinstance(value, list) else [value]
+    text = " ".join(str(to_string(label)) for label in labels).lower()
+    if value is UNKNOWN or "unknown" in text:
+        return UNKNOWN
+    for needle, name in (("ubuntu", "Linux"), ("linux", "Linux"), ("macos", "macOS"), ("windows", "Windows")):
+        if needle in text:
+            return name
+    return UNKNOWN
+
+
+def _job_issues(job: Job, context: Context) -> Iterator[Issue]:
+    rows: list[Row | None] = list(job.rows) if job.rows is not None else [None]
+    for row in rows:
+        matrix: Value = row if row is not None else UNKNOWN
+        base = {"matrix": matrix, "inputs": UNKNOWN if job.composite else UNKNOWN}
+        evaluator = Evaluator(base)
+        runner = {"os": _runner_os(job, evaluator), "arch": UNKNOWN, "temp": UNKNOWN}
+        env = _env(job.env, Evaluator({**base, "runner": runner}))
+        evaluator = Evaluator({**base, "runner": runner, "env": env})
+        job_if = job.node.text("if")
+        if job_if is not None and condition(job_if, evaluator) is False:
+            continue
+        yield from _row_issues(job, context, evaluator, base, runner, env)
+
+
+@dataclass
+class _Row:
+    """What the steps of one matrix row do, in order."""
+
+    steps: list[Step]
+    evaluators: dict[int, Evaluator]
+    installs: list[Install]
+    env: dict[str, Value]
+
+    def prereleases(self) -> list[tuple[Install, Candidate]]:
+        return [(i, c) for i in self.installs for c in i.candidates if c.prerelease]
+
+    def before(self, step: Step) -> list[Step]:
+        return [s for s in self.steps if s.index < step.index]
+
+
+def _row_issues(
+    job: Job,
+    context: Context,
+    evaluator: Evaluator,
+    base: dict[str, Value],
+    runner: dict[str, Value],
+    env: dict[str, Value],
+) -> Iterator[Issue]:
+    steps: list[Step] = []
+    evaluators: dict[int, Evaluator] = {}
+    installs: list[Install] = []
+    for step in job.steps:
+        step_env = step.node.mapping("env")
+        scoped = {**env, **_env([step_env], evaluator)} if step_env else env
+        step_evaluator = Evaluator({**base, "runner": runner, "env": scoped})
+        step_if = step.node.text("if")
+        if step_if is not None and condition(step_if, step_evaluator) is False:
+            continue
+        steps.append(step)
+        evaluators[step.index] = step_evaluator
+        install = install_of(step, step_evaluator, context.resolution)
+        if install is not None:
+            installs.append(install)
+    row = _Row(steps, evaluators, installs, env)
+    if not row.prereleases():
+        return
+    for step in steps:
+        uses = step.uses
+        if uses is None:
+            continue
+        if uses.owner_repo == CACHE and uses.path in ("", "restore", "save"):
+            yield from _cache_step(job, step, row, context)
+        elif uses.name == PRE_COMMIT:
+            yield from _pre_commit_step(job, step, row, context)
+        elif uses.name == SETUP_PYTHON:
+            yield from _setup_python_cache(job, step, uses, row, context)
+        elif uses.name == SETUP_UV:
+            yield from _setup_uv_cache(job, step, uses, row, context)
+
+
+def _describe(pairs: list[tuple[Install, Candidate]], context: Context) -> list[str]:
+    result: list[str] = []
+    for _, candidate in pairs:
+        text = describe(candidate, context.resolution.releases, context.resolution.as_of)
+        if text not in result:
+            result.append(text)
+    return result
+
+
+# --- actions/cache ----------------------------------------------------------------------
+
+
+def _artefact(step: Step, row: _Row, path: str) -> Artefact | None:
+    found = artefact_of_path(path)
+    if found is not None:
+        return found
+    for expression in find_expressions(path):
+        try:
+            refs = list(references(parse(expression.body)))
+        except ExpressionError:
+            continue
+        for ref in refs:
+            parts = ref.split(".")
+            if parts[0] == "steps" and len(parts) >= 2:
+                producer = next((s for s in row.steps if s.id == parts[1]), None)
+                if producer is not None and producer.run:
+                    found = artefact_of_script(producer.run)
+            elif parts[0] == "env" and len(parts) == 2:
+                value = row.env.get(parts[1])
+                found = artefact_of_path(parts[1]) or (
+                    artefact_of_path(value) if isinstance(value, str) else None
+                )
+            if found is not None:
+                return found
+    return None
+
+
+_VERSION_SCRIPT = re.compile(
+    r"python[\d.]*\s+(-VV|-V|--version)|sys\.version|platform\.python_version|python_version\(\)"
+)
+_FULL_VERSION_SCRIPT = re.compile(r"python[\d.]*\s+-VV|sys\.version(?!_info)")
+
+
+def covers(key: str, install: Install, candidate: Candidate, cache: Step, row: _Row) -> bool:
+    """Does this key (or restore-key prefix) name the exact build of ``candidate``?"""
+    earlier = {s.id: s for s in row.before(cache) if s.id}
+    for expression in find_expressions(key):
+        try:
+            refs = list(references(parse(expression.body)))
+        except ExpressionError:
+            continue
+        for ref in refs:
+            parts = ref.split(".")
+            if parts[0] == "steps" and len(parts) >= 4 and parts[2] == "outputs":
+                producer = earlier.get(parts[1])
+                if producer is None:
+                    continue
+                if (
+                    producer is install.step
+                    and install.installer == "setup-python"
+                    and parts[3] == "python-version"
+                    and candidate is install.candidates[-1]
+                    and not candidate.nightly
+                ):
+                    return True
+                if producer.run and _reveals_version(producer.run, candidate):
+                    return True
+            elif parts[0] == "env" and len(parts) == 2:
+                if parts[1] == "pythonLocation":
+                    if (
+                        install.sets_python_location
+                        and install.step.index < cache.index
+                        and candidate is install.candidates[-1]
+                        and not candidate.nightly
+                    ):
+                        return True
+                elif any(
+                    s.run and parts[1] in s.run and "GITHUB_ENV" in s.run
+                    and _reveals_version(s.run, candidate)
+                    for s in row.before(cache)
+                ):
+                    return True
+    if candidate.exact:
+        rendered = render(key, row.evaluators[cache.index])
+        if isinstance(rendered, str) and candidate.request in rendered:
+            return True
+        literal = "".join(
+            piece for piece in re.split(r"\$\{\{.*?\}\}", key) if piece
+        )
+        if candidate.request in literal:
+            return True
+    return False
+
+
+def _reveals_version(script: str, candidate: Candidate) -> bool:
+    pattern = _FULL_VERSION_SCRIPT if candidate.nightly else _VERSION_SCRIPT
+    return bool(pattern.search(script))
+
+
+def _restore_keys(step: Step) -> tuple[YScalar | None, list[str]]:
+    inputs = step.inputs
+    value = inputs.get("restore-keys") if inputs else None
+    if not isinstance(value, YScalar):
+        return None, []
+    return value, [line.strip() for line in value.text.splitlines() if line.strip()]
+
+
+def _cache_step(job: Job, step: Step, row: _Row, context: Context) -> Iterator[Issue]:
+    path = step.input("path")
+    key = step.input("key")
+    if path is None or key is None:
+        return
+    if re.search(r"env\.pythonLocation", path.value, re.I):
+        return  # the cache version hashes the path, which holds the full version
+    artefact = _artefact(step, row, path.text)
+    if artefact is None:
+        return
+    yield from _key_issues(job, step, row, context, artefact, key)
+
+
+def _key_issues(
+    job: Job, step: Step, row: _Row, context: Context, artefact: Artefact, key: YScalar
+) -> Iterator[Issue]:
+    hazards = [
+        (i, c)
+        for i, c in row.prereleases()
+        if c.nightly or not artefact.checks_interpreter
+    ]
+    uncovered = [(i, c) for i, c in hazards if not covers(key.text, i, c, step, row)]
+    sources = {i.step.index for i, _ in hazards if i.installer == "setup-python"}
+    fixable = all(i.installer == "setup-python" and not c.nightly for i, c in hazards)
+    if uncovered:
+        requested = _mentions_request(key.text, uncovered)
+        what = "the requested Python version" if requested else "no Python version"
+        yield Issue(
+            rules.PRERELEASE_CACHE_KEY,
+            job,
+            step,
+            key,
+            f"This {artefact.value} is keyed on {what}, not the exact Python build, so every "
+            "build of a pre-release restores the same cache and its wheels, compiled for one "
+            "build's ABI, are reused under the next (the wheel tag cannot tell them apart).",
+            _describe(uncovered, context),
+            sources,
+            fixable,
+        )
+        return
+    node, restore = _restore_keys(step)
+    if node is None:
+        return
+    for prefix in restore:
+        missing = [(i, c) for i, c in hazards if not covers(prefix, i, c, step, row)]
+        if missing:
+            yield Issue(
+                rules.PRERELEASE_RESTORE_KEY,
+                job,
+                step,
+                node,
+                f"The key names the exact Python build, but the restore-key {prefix!r} does "
+                "not: when the exact key misses (a new pre-release), the newest cache built "
+                "by another build is restored instead.",
+                _describe(missing, context),
+                sources,
+                fixable,
+            )
+            return
+
+
+def _mentions_request(key: str, pairs: list[tuple[Install, Candidate]]) -> bool:
+    return any(
+        i.request_text and any(e.body in i.request_text for e in find_expressions(key))
+        for i, _ in pairs
+    )
+
+
+def _pre_commit_step(job: Job, step: Step, row: _Row, context: Context) -> Iterator[Issue]:
+    key = YScalar(step.node.start, step.node.end, step.node.line, step.node.column,
+                  "pre-commit-3|${{ env.pythonLocation }}", "str", None)
+    for issue in _key_issues(job, step, row, context, Artefact.PRE_COMMIT, key):
+        uses = step.node.scalar("uses")
+        issue.node = uses if uses is not None else step.node
+        issue.fixable = False
+        issue.reason = (
+            "pre-commit/action keys its cache on env.pythonLocation, which no setup-python "
+            "step sets for this interpreter, and nightly builds keep the same version_info, "
+            "so pre-commit's own check does not rebuild its environments."
+        )
+        yield issue
+
+
+# --- setup-python's cache input ---------------------------------------------------------
+
+
+def _setup_python_cache(
+    job: Job, step: Step, uses: ActionRef, row: _Row, context: Context
+) -> Iterator[Issue]:
+    node = step.input("cache")
+    if node is None:
+        return
+    kind = render(node.text, row.evaluators[step.index])
+    if not isinstance(kind, str) or kind.strip().lower() not in ("pip", "pipenv", "poetry"):
+        return
+    behaviour = setup_python_cache(uses, context.resolution.as_of)
+    if not behaviour.supported:
+        return
+    install = next((i for i in row.installs if i.step is step), None)
+    if kind.strip().lower() == "pip" and not behaviour.pip_key_has_version:
+        pairs = row.prereleases()
+        if pairs:
+            yield Issue(
+                rules.SETUP_PYTHON_UNVERSIONED_CACHE,
+                job,
+                step,
+                node,
+                f"actions/setup-python@{uses.ref} (v2.3.0/v2.3.1) builds its pip cache key "
+                "with no Python version at all, so every Python of this job, pre-release "
+                "builds included, shares one pip cache.",
+                _describe(pairs, context),
+                fixable=not uses.is_sha,
+            )
+        return
+    if install is None:
+        return
+    pre = [(install, c) for c in install.candidates if c.prerelease]
+    if len(install.candidates) > 1 and pre:
+        yield Issue(
+            rules.SETUP_PYTHON_UNVERSIONED_CACHE,
+            job,
+            step,
+            node,
+            "With several versions in python-version, setup-python's cache key names only the "
+            f"last one ({install.candidates[-1].request}), while all of them build wheels into "
+            "the shared cache.",
+            _describe(pre, context),
+            fixable=False,
+        )
+    elif any(c.nightly for _, c in pre):
+        yield Issue(
+            rules.SETUP_PYTHON_UNVERSIONED_CACHE,
+            job,
+            step,
+            node,
+            "For PyPy nightlies setup-python's cache key holds the constant word 'nightly', "
+            "so every nightly build shares one cache.",
+            _describe([p for p in pre if p[1].nightly], context),
+            fixable=False,
+        )
+
+
+# --- setup-uv ---------------------------------------------------------------------------
+
+
+def _setup_uv_cache(
+    job: Job, step: Step, uses: ActionRef, row: _Row, context: Context
+) -> Iterator[Issue]:
+    evaluator = row.evaluators[step.index]
+    major = setup_uv_major(uses)
+    enable_node = step.input("enable-cache")
+    enable = render(enable_node.text, evaluator) if enable_node is not None else "auto"
+    enable = enable.strip().lower() if isinstance(enable, str) else "auto"
+    if enable == "false" or (enable != "true" and major < 5):
+        return
+    hazards = row.prereleases()
+    suffix = step.input("cache-suffix")
+    if suffix is not None and all(covers(suffix.text, i, c, step, row) for i, c in hazards):
+        return
+    uses_node = step.node.scalar("uses") or step.node
+    if major < 5:
+        yield Issue(
+            rules.SETUP_UV_UNVERSIONED_CACHE,
+            job,
+            step,
+            enable_node or uses_node,
+            f"astral-sh/setup-uv@{uses.ref} keys its uv cache without any Python version "
+            "(the version joined the key in v5), so every Python of this job, pre-release "
+            "builds included, shares one cache of built wheels.",
+            _describe(hazards, context),
+            fixable=not uses.is_sha,
+        )
+        return
+    requested = step.input("python-version")
+    if requested is not None:
+        own = [(i, c) for i, c in hazards if i.step is step and not c.exact]
+        if own:
+            yield Issue(
+                rules.SETUP_UV_REQUESTED_VERSION_KEY,
+                job,
+                step,
+                requested,
+                "setup-uv puts its python-version input verbatim into the cache key, and uv "
+                "selects a pre-release for a version with no final release, so every build of "
+                "that pre-release shares one uv cache.",
+                _describe(own, context),
+                fixable=False,
+            )
+        return
+    if "UV_PYTHON" in evaluator.contexts.get("env", {}):  # type: ignore[operator]
+        return  # setup-uv resolves UV_PYTHON to a full version for the key
+    found = [i for i in row.installs if i.step.index < step.index and i.installer != "uv"]
+    keyed = found[-1] if found else None
+    missed = [
+        (i, c)
+        for i, c in hazards
+        if keyed is None or i is not keyed or c is not keyed.candidates[-1] or c.nightly
+    ]
+    if missed:
+        where = (
+            f"the Python from '{keyed.step.label}'" if keyed else "the runner's default Python"
+        )
+        yield Issue(
+            rules.SETUP_UV_BEFORE_PYTHON,
+            job,
+            step,
+            uses_node,
+            "setup-uv caches by default and keys the cache on the Python it finds when it "
+            f"runs ({where}), not on the Python this job installs later, so the pre-release "
+            "builds share a uv cache keyed on another interpreter.",
+            _describe(missed, context),
+            fixable=False,
+        )

@@ -1,0 +1,179 @@
+"""Fixes as minimal text edits, offered only when re-analysis proves them."""
+
+from __future__ import annotations
+
+import re
+
+from bot.engine import rules
+from bot.engine.analysis import Context, Issue, detect
+from bot.engine.document import DocumentError, YScalar
+from bot.engine.expressions import ExpressionError, find_expressions, parse, references
+from bot.engine.findings import Fix, TextEdit, apply_edits
+from bot.engine.workflow import NotAWorkflow, Step
+
+Identity = tuple[str, str, str]
+
+
+def build_fix(issue: Issue, context: Context, identities: set[Identity]) -> Fix | None:
+    fix = _propose(issue, context)
+    if fix is None or not fix.edits:
+        return None
+    return fix if _verified(fix, issue, context, identities) else None
+
+
+def _verified(fix: Fix, issue: Issue, context: Context, identities: set[Identity]) -> bool:
+    try:
+        fixed = apply_edits(context.source.text, fix.edits)
+        after, _ = detect(fixed, context.resolution)
+    except (DocumentError, NotAWorkflow, ValueError):
+        return False
+    remaining = {i.identity for i in after}
+    # Step labels may change when an ``id:`` line is added; compare by rule and job too.
+    return issue.identity not in remaining and remaining <= identities - {issue.identity}
+
+
+def _propose(issue: Issue, context: Context) -> Fix | None:
+    if issue.rule in (rules.PRERELEASE_CACHE_KEY, rules.PRERELEASE_RESTORE_KEY):
+        return _key_fix(issue, context)
+    if issue.rule is rules.SETUP_PYTHON_UNVERSIONED_CACHE:
+        return _ref_fix(issue, context, "v2.3.4", "Use actions/setup-python@v2.3.4, whose pip key holds the Python version")
+    if issue.rule is rules.SETUP_UV_UNVERSIONED_CACHE:
+        return _ref_fix(issue, context, "v5", "Use astral-sh/setup-uv@v5, whose cache key holds the Python version")
+    return None
+
+
+def _ref_fix(issue: Issue, context: Context, ref: str, description: str) -> Fix | None:
+    uses = issue.step.node.scalar("uses")
+    if uses is None:
+        return None
+    raw = context.source.text[uses.start : uses.end]
+    at = raw.rfind("@")
+    if at < 0:
+        return None
+    old = re.match(r"[\w.\-/]+", raw[at + 1 :])
+    if old is None:
+        return None
+    start = uses.start + at + 1
+    return Fix(description, (context.source.edit(start, start + old.end(), ref),))
+
+
+# --- cache keys -------------------------------------------------------------------------
+
+
+def _free_id(context: Context, issue: Issue) -> str:
+    taken = {step.id for step in issue.job.steps if step.id}
+    for candidate in ("setup-python", "python", "setup-python-2", "setup-python-3"):
+        if candidate not in taken:
+            return candidate
+    return "setup-python-wheelwatch"
+
+
+def _key_fix(issue: Issue, context: Context) -> Fix | None:
+    if len(issue.sources) != 1:
+        return None
+    (index,) = issue.sources
+    setup = next((s for s in issue.job.steps if s.index == index), None)
+    if setup is None or setup.index >= issue.step.index:
+        return None
+    edits: list[TextEdit] = []
+    step_id = setup.id
+    if step_id is None:
+        step_id = _free_id(context, issue)
+        insertion = _insert_id(setup, step_id, context)
+        if insertion is None:
+            return None
+        edits.append(insertion)
+    token = f"${{{{ steps.{step_id}.outputs.python-version }}}}"
+    requested = _request_paths(setup)
+    key = issue.step.input("key")
+    restore = issue.step.input("restore-keys")
+    for node, prefix in ((key, False), (restore, True)):
+        if node is None:
+            continue
+        new = _versioned(node, token, requested, prefix, context)
+        if new is None:
+            return None
+        edits.extend(new)
+    description = f"Key the cache on steps.{step_id}.outputs.python-version, the exact build"
+    if setup.id is None:
+        description += f" (adds id: {step_id} to the setup-python step)"
+    return Fix(description, tuple(edits))
+
+
+def _request_paths(setup: Step) -> set[str]:
+    node = setup.input("python-version")
+    paths: set[str] = set()
+    if node is None:
+        return paths
+    for expression in find_expressions(node.value):
+        try:
+            paths.update(references(parse(expression.body)))
+        except ExpressionError:
+            continue
+    return paths
+
+
+def _versioned(
+    node: YScalar, token: str, requested: set[str], prefix: bool, context: Context
+) -> list[TextEdit] | None:
+    """Edits that put ``token`` into each line of a key or restore-keys value."""
+    raw = context.source.text[node.start : node.end]
+    edits: list[TextEdit] = []
+    lines = [line for line in node.value.splitlines() if line.strip()]
+    search_from = 0
+    for line in lines:
+        located = raw.find(line.strip(), search_from)
+        if located < 0:
+            return None  # escapes or folding: the value is not verbatim in the source
+        line_start = node.start + located
+        stripped = line.strip()
+        search_from = located + len(stripped)
+        replaced = False
+        for expression in find_expressions(stripped):
+            try:
+                paths = set(references(parse(expression.body)))
+            except ExpressionError:
+                continue
+            if paths and paths <= requested:
+                edits.append(
+                    context.source.edit(
+                        line_start + expression.start, line_start + expression.end, token
+                    )
+                )
+                replaced = True
+        if replaced:
+            continue
+        hashed = next(
+            (e for e in find_expressions(stripped) if "hashfiles" in e.body.lower()), None
+        )
+        if hashed is not None:
+            at = line_start + hashed.start
+            edits.append(context.source.edit(at, at, f"{token}-"))
+        elif prefix or stripped.endswith(("-", "|", "_")):
+            at = line_start + len(stripped)
+            separator = "" if stripped.endswith(("-", "|", "_")) else "-"
+            edits.append(context.source.edit(at, at, f"{separator}{token}-"))
+        else:
+            at = line_start + len(stripped)
+            edits.append(context.source.edit(at, at, f"-{token}"))
+    return edits
+
+
+def _insert_id(setup: Step, step_id: str, context: Context) -> TextEdit | None:
+    """Add ``id:`` as a new line in the step mapping, indented like its keys."""
+    node = setup.node
+    if node.flow or not node.pairs:
+        return None
+    first_key = node.pairs[0][0]
+    indent = " " * (first_key.column - 1)
+    if len(node.pairs) > 1:
+        second = node.pairs[1][0]
+        line_start = context.source.starts[second.line - 1]
+        if context.source.text[line_start : second.start].strip():
+            return None  # two keys on one line
+        return context.source.edit(second.start, second.start, f"id: {step_id}\n{indent}")
+    value = node.pairs[0][1]
+    if not isinstance(value, YScalar) or value.line != first_key.line:
+        return None
+    end = value.end
+    return context.source.edit(end, end, f"\n{indent}id: {step_id}")

@@ -1,0 +1,133 @@
+"""Which Pythons a job row installs, and where: setup-python, setup-uv, deadsnakes, uv."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+from datetime import date
+
+from bot.engine.actions import DEADSNAKES, SETUP_PYTHON, SETUP_UV
+from bot.engine.expressions import UNKNOWN, Evaluator, render
+from bot.engine.versions import Candidate, Installer, ReleaseTable, classify
+from bot.engine.workflow import Step
+
+
+@dataclass(frozen=True)
+class Install:
+    """Pythons made available by one step."""
+
+    step: Step
+    installer: Installer
+    candidates: tuple[Candidate, ...]
+    # setup-python: the ``python-version`` input as written, to trace it into cache keys.
+    request_text: str = ""
+    # setup-python exports ``pythonLocation`` unless ``update-environment: false``.
+    sets_python_location: bool = False
+
+
+@dataclass(frozen=True)
+class Resolution:
+    as_of: date
+    releases: ReleaseTable
+
+
+def _rendered(text: str | None, evaluator: Evaluator) -> str | None:
+    if text is None:
+        return None
+    value = render(text, evaluator)
+    return value if isinstance(value, str) else text
+
+
+def install_of(step: Step, evaluator: Evaluator, resolution: Resolution) -> Install | None:
+    """The Pythons this step installs, if it is a setup step or runs uv to get one."""
+
+    def candidates(requests: list[str], installer: Installer, allow: bool) -> tuple[Candidate, ...]:
+        found = (
+            classify(
+                request,
+                installer=installer,
+                as_of=resolution.as_of,
+                releases=resolution.releases,
+                allow_prereleases=allow,
+            )
+            for request in requests
+        )
+        return tuple(candidate for candidate in found if candidate is not None)
+
+    uses = step.uses
+    if uses is not None and uses.name == SETUP_PYTHON:
+        node = step.input("python-version")
+        requested = _rendered(node.text if node else None, evaluator)
+        allow = _rendered(_input_text(step, "allow-prereleases"), evaluator) or ""
+        update = _rendered(_input_text(step, "update-environment"), evaluator) or "true"
+        if requested is None:
+            if step.input("python-version-file") is not None:
+                requests = ["${{ python-version-file }}"]
+            else:
+                return None  # the runner's default, stable Python
+        else:
+            requests = [line.strip() for line in requested.splitlines() if line.strip()]
+        return Install(
+            step,
+            "setup-python",
+            candidates(requests, "setup-python", allow.strip().lower() == "true"),
+            request_text=node.value if node else "",
+            sets_python_location=update.strip().lower() != "false",
+        )
+    if uses is not None and uses.name == DEADSNAKES:
+        requested = _rendered(_input_text(step, "python-version"), evaluator)
+        if not requested:
+            return None
+        return Install(step, "deadsnakes", candidates([requested], "deadsnakes", False))
+    if uses is not None and uses.name == SETUP_UV:
+        requested = _rendered(_input_text(step, "python-version"), evaluator)
+        if not requested:
+            return None
+        return Install(step, "uv", candidates([requested], "uv", True))
+    run = step.run
+    if run and "uv" in run:
+        requests = uv_python_requests(_rendered(run, evaluator) or run)
+        if requests:
+            return Install(step, "uv", candidates(requests, "uv", True))
+    return None
+
+
+def _input_text(step: Step, name: str) -> str | None:
+    node = step.input(name)
+    return node.text if node is not None else None
+
+
+_UV_COMMAND = re.compile(r"(?:^|[\s;&|(])uvx?\s")
+
+
+def uv_python_requests(script: str) -> list[str]:
+    """Python requests in uv command lines: ``uv python install 3.16``, ``--python 3.16``."""
+    requests: list[str] = []
+    for raw in script.replace("\\\n", " ").splitlines():
+        line = raw.split("#", 1)[0]
+        if not _UV_COMMAND.search(" " + line):
+            continue
+        try:
+            words = shlex.split(line)
+        except ValueError:
+            words = line.split()
+        for position, word in enumerate(words):
+            following = words[position + 1] if position + 1 < len(words) else ""
+            if word in ("--python", "-p") and following:
+                requests.append(following)
+            elif word.startswith("--python="):
+                requests.append(word.split("=", 1)[1])
+            elif word == "install" and position > 0 and words[position - 1] == "python":
+                requests.extend(w for w in words[position + 1 :] if not w.startswith("-"))
+    return [request for request in requests if request and not request.startswith("$")]
+
+
+def env_value(name: str, scopes: list[dict[str, str]]) -> str | None:
+    for scope in reversed(scopes):
+        if name in scope:
+            return scope[name]
+    return None
+
+
+__all__ = ["UNKNOWN", "Install", "Resolution", "env_value", "install_of", "uv_python_requests"]
