@@ -1,7 +1,7 @@
 """The detection engine: workflow text in, findings and fixes out. No I/O, no HTTP.
 
-    analysis = analyse(text, config=Config(), as_of=date.today())
-    for finding in analysis.findings: ...
+analysis = analyse(text, config=Config(), as_of=date.today())
+for finding in analysis.findings: ...
 """
 
 from bot.engine.analysis import analyse

@@ -103,7 +103,7 @@ def setup_python_cache(ref: ActionRef, as_of: date) -> SetupPythonCache:
         return SetupPythonCache(False, False)
     if version[0] > 2:
         return SetupPythonCache(True, True)
-    if len(version) == 1 or version[:2] == (2, 3) and len(version) == 2:
+    if len(version) == 1 or (version[:2] == (2, 3) and len(version) == 2):
         # The floating v2 (or v2.3) tag moved through v2.3.0 and v2.3.1.
         if as_of < _CACHE_INPUT_ADDED:
             return SetupPythonCache(False, False)

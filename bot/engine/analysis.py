@@ -77,9 +77,7 @@ class Context:
 def analyse(text: str, *, config: Config | None = None, as_of: date | None = None) -> Analysis:
     """Find the unsafe caches in one workflow or composite action, with verified fixes."""
     config = config or Config()
-    resolution = Resolution(
-        as_of or date.today(), _SHIPPED_RELEASES.overridden(config.released)
-    )
+    resolution = Resolution(as_of or date.today(), _SHIPPED_RELEASES.overridden(config.released))
     try:
         issues, context = detect(text, resolution)
     except DocumentError as exc:
@@ -96,7 +94,10 @@ def analyse(text: str, *, config: Config | None = None, as_of: date | None = Non
         span = context.source.node_span(issue.node)
         step_span = context.source.node_span(issue.step.node)
         if context.source.suppressed(
-            issue.rule.id, issue.rule.name, min(span.line, step_span.line), max(span.end_line, step_span.end_line)
+            issue.rule.id,
+            issue.rule.name,
+            min(span.line, step_span.line),
+            max(span.end_line, step_span.end_line),
         ):
             continue
         fix: Fix | None = None
@@ -162,16 +163,20 @@ def _runner_os(job: Job, evaluator: Evaluator) -> Value:
     runs_on = job.node.get("runs-on")
     if runs_on is None:
         return UNKNOWN
-    value = to_value(runs_on)
-    if isinstance(value, str) and "${{" in value:
-        value = render(value, evaluator)
-    elif isinstance(value, str):
-        pass
+    if isinstance(runs_on, YScalar):
+        value: Value = render(runs_on.value, evaluator)
+    else:
+        value = to_value(runs_on)
     labels = value if isinstance(value, list) else [value]
     text = " ".join(str(to_string(label)) for label in labels).lower()
     if value is UNKNOWN or "unknown" in text:
         return UNKNOWN
-    for needle, name in (("ubuntu", "Linux"), ("linux", "Linux"), ("macos", "macOS"), ("windows", "Windows")):
+    for needle, name in (
+        ("ubuntu", "Linux"),
+        ("linux", "Linux"),
+        ("macos", "macOS"),
+        ("windows", "Windows"),
+    ):
         if needle in text:
             return name
     return UNKNOWN
@@ -325,20 +330,16 @@ def covers(key: str, install: Install, candidate: Candidate, cache: Step, row: _
                     ):
                         return True
                 elif any(
-                    s.run and parts[1] in s.run and "GITHUB_ENV" in s.run
+                    s.run
+                    and parts[1] in s.run
+                    and "GITHUB_ENV" in s.run
                     and _reveals_version(s.run, candidate)
                     for s in row.before(cache)
                 ):
                     return True
     if candidate.exact:
-        rendered = render(key, row.evaluators[cache.index])
-        if isinstance(rendered, str) and candidate.request in rendered:
-            return True
-        literal = "".join(
-            piece for piece in re.split(r"\$\{\{.*?\}\}", key) if piece
-        )
-        if candidate.request in literal:
-            return True
+        rendered = render(key, row.evaluators[cache.index], unknown="\0")
+        return isinstance(rendered, str) and candidate.request in rendered
     return False
 
 
@@ -371,11 +372,7 @@ def _cache_step(job: Job, step: Step, row: _Row, context: Context) -> Iterator[I
 def _key_issues(
     job: Job, step: Step, row: _Row, context: Context, artefact: Artefact, key: YScalar
 ) -> Iterator[Issue]:
-    hazards = [
-        (i, c)
-        for i, c in row.prereleases()
-        if c.nightly or not artefact.checks_interpreter
-    ]
+    hazards = [(i, c) for i, c in row.prereleases() if c.nightly or not artefact.checks_interpreter]
     uncovered = [(i, c) for i, c in hazards if not covers(key.text, i, c, step, row)]
     sources = {i.step.index for i, _ in hazards if i.installer == "setup-python"}
     fixable = all(i.installer == "setup-python" and not c.nightly for i, c in hazards)
@@ -424,8 +421,15 @@ def _mentions_request(key: str, pairs: list[tuple[Install, Candidate]]) -> bool:
 
 
 def _pre_commit_step(job: Job, step: Step, row: _Row, context: Context) -> Iterator[Issue]:
-    key = YScalar(step.node.start, step.node.end, step.node.line, step.node.column,
-                  "pre-commit-3|${{ env.pythonLocation }}", "str", None)
+    key = YScalar(
+        step.node.start,
+        step.node.end,
+        step.node.line,
+        step.node.column,
+        "pre-commit-3|${{ env.pythonLocation }}",
+        "str",
+        None,
+    )
     for issue in _key_issues(job, step, row, context, Artefact.PRE_COMMIT, key):
         uses = step.node.scalar("uses")
         issue.node = uses if uses is not None else step.node
@@ -554,9 +558,7 @@ def _setup_uv_cache(
         if keyed is None or i is not keyed or c is not keyed.candidates[-1] or c.nightly
     ]
     if missed:
-        where = (
-            f"the Python from '{keyed.step.label}'" if keyed else "the runner's default Python"
-        )
+        where = f"the Python from '{keyed.step.label}'" if keyed else "the runner's default Python"
         yield Issue(
             rules.SETUP_UV_BEFORE_PYTHON,
             job,

@@ -34,7 +34,10 @@ _PATTERNS: list[tuple[Artefact, re.Pattern[str]]] = [
             re.I,
         ),
     ),
-    (Artefact.UV, re.compile(r"(^|[/\\~])\.?cache[/\\]uv\b|uv[/\\]cache\b|UV_CACHE_DIR|\.uv-cache", re.I)),
+    (
+        Artefact.UV,
+        re.compile(r"(^|[/\\~])\.?cache[/\\]uv\b|uv[/\\]cache\b|UV_CACHE_DIR|\.uv-cache", re.I),
+    ),
     (Artefact.POETRY, re.compile(r"pypoetry|POETRY_CACHE_DIR", re.I)),
     (Artefact.PIPENV, re.compile(r"virtualenvs\b|WORKON_HOME", re.I)),
     (Artefact.NOX, re.compile(r"(^|[/\\\s])\.nox\b")),

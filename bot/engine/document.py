@@ -48,7 +48,9 @@ class YScalar(YNode):
         """The value as GitHub Actions sees it (a YAML float 3.10 is the number 3.1)."""
         if self.tag.endswith(":float") and self.style is None:
             try:
-                return repr(float(self.value)).removesuffix(".0") if "." in self.value else self.value
+                return (
+                    repr(float(self.value)).removesuffix(".0") if "." in self.value else self.value
+                )
             except ValueError:
                 return self.value
         if self.tag.endswith(":null"):
@@ -130,14 +132,16 @@ class _Converter:
         self.active.add(key)
         try:
             if isinstance(node, ScalarNode):
-                result = YScalar(start, end, line, column, node.value, node.tag, node.style or None)
+                result = YScalar(
+                    start, end, line, column, node.value, str(node.tag), node.style or None
+                )
             elif isinstance(node, SequenceNode):
                 items = [self.convert(item, depth + 1) for item in node.value]
                 result = YSeq(start, end, line, column, items, bool(node.flow_style))
             elif isinstance(node, MappingNode):
                 result = YMap(start, end, line, column, [], bool(node.flow_style))
                 for name, value in node.value:
-                    if isinstance(name, ScalarNode) and name.tag.endswith(":merge"):
+                    if isinstance(name, ScalarNode) and str(name.tag).endswith(":merge"):
                         self._merge(result, self.convert(value, depth + 1), name)
                         continue
                     converted = self.convert(name, depth + 1)

@@ -123,7 +123,7 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
     while position < len(text):
         match = _TOKEN.match(text, position)
         if not match or match.end() == position:
-            raise ExpressionError(f"unexpected character {text[position:position + 1]!r}")
+            raise ExpressionError(f"unexpected character {text[position : position + 1]!r}")
         kind = match.lastgroup
         assert kind is not None
         tokens.append((kind, match.group(kind)))
@@ -473,8 +473,9 @@ def evaluate_text(text: str, evaluator: Evaluator) -> Value:
     return render(text, evaluator)
 
 
-def render(text: str, evaluator: Evaluator) -> str | _Unknown:
-    """Substitute every ``${{ }}`` in ``text``; UNKNOWN if any of them is unknown."""
+def render(text: str, evaluator: Evaluator, unknown: str | None = None) -> str | _Unknown:
+    """Substitute every ``${{ }}`` in ``text``. An unknown value makes the result UNKNOWN,
+    or, when ``unknown`` is given, stands in the text as that placeholder."""
     pieces: list[str] = []
     cursor = 0
     for expression in find_expressions(text):
@@ -482,9 +483,11 @@ def render(text: str, evaluator: Evaluator) -> str | _Unknown:
         try:
             value = to_string(evaluator.evaluate(parse(expression.body)))
         except ExpressionError:
-            return UNKNOWN
+            value = UNKNOWN
         if value is UNKNOWN:
-            return UNKNOWN
+            if unknown is None:
+                return UNKNOWN
+            value = unknown
         assert isinstance(value, str)
         pieces.append(value)
         cursor = expression.end

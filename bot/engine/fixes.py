@@ -36,9 +36,19 @@ def _propose(issue: Issue, context: Context) -> Fix | None:
     if issue.rule in (rules.PRERELEASE_CACHE_KEY, rules.PRERELEASE_RESTORE_KEY):
         return _key_fix(issue, context)
     if issue.rule is rules.SETUP_PYTHON_UNVERSIONED_CACHE:
-        return _ref_fix(issue, context, "v2.3.4", "Use actions/setup-python@v2.3.4, whose pip key holds the Python version")
+        return _ref_fix(
+            issue,
+            context,
+            "v2.3.4",
+            "Use actions/setup-python@v2.3.4, whose pip key holds the Python version",
+        )
     if issue.rule is rules.SETUP_UV_UNVERSIONED_CACHE:
-        return _ref_fix(issue, context, "v5", "Use astral-sh/setup-uv@v5, whose cache key holds the Python version")
+        return _ref_fix(
+            issue,
+            context,
+            "v5",
+            "Use astral-sh/setup-uv@v5, whose cache key holds the Python version",
+        )
     return None
 
 
@@ -116,45 +126,61 @@ def _request_paths(setup: Step) -> set[str]:
 def _versioned(
     node: YScalar, token: str, requested: set[str], prefix: bool, context: Context
 ) -> list[TextEdit] | None:
-    """Edits that put ``token`` into each line of a key or restore-keys value."""
+    """Edits that put ``token`` into each line of a key or restore-keys value.
+
+    Expressions are matched between the value and its source text by their order, which
+    holds for every scalar style, folded and quoted ones included.
+    """
     raw = context.source.text[node.start : node.end]
+    in_source = find_expressions(raw)
+    in_value = find_expressions(node.value)
+    if len(in_source) != len(in_value):
+        return None
     edits: list[TextEdit] = []
-    lines = [line for line in node.value.splitlines() if line.strip()]
+    offset = 0
     search_from = 0
-    for line in lines:
-        located = raw.find(line.strip(), search_from)
-        if located < 0:
-            return None  # escapes or folding: the value is not verbatim in the source
-        line_start = node.start + located
+    for line in node.value.splitlines(keepends=True):
+        line_start, offset = offset, offset + len(line)
         stripped = line.strip()
-        search_from = located + len(stripped)
+        if not stripped:
+            continue
+        ordinals = [i for i, e in enumerate(in_value) if line_start <= e.start < offset]
         replaced = False
-        for expression in find_expressions(stripped):
+        for ordinal in ordinals:
             try:
-                paths = set(references(parse(expression.body)))
+                paths = set(references(parse(in_value[ordinal].body)))
             except ExpressionError:
                 continue
             if paths and paths <= requested:
+                source = in_source[ordinal]
                 edits.append(
-                    context.source.edit(
-                        line_start + expression.start, line_start + expression.end, token
-                    )
+                    context.source.edit(node.start + source.start, node.start + source.end, token)
                 )
                 replaced = True
         if replaced:
             continue
-        hashed = next(
-            (e for e in find_expressions(stripped) if "hashfiles" in e.body.lower()), None
-        )
+        hashed = next((i for i in ordinals if "hashfiles" in in_value[i].body.lower()), None)
         if hashed is not None:
-            at = line_start + hashed.start
+            at = node.start + in_source[hashed].start
             edits.append(context.source.edit(at, at, f"{token}-"))
-        elif prefix or stripped.endswith(("-", "|", "_")):
-            at = line_start + len(stripped)
+            continue
+        if ordinals:
+            last = ordinals[-1]
+            tail = node.value[in_value[last].end : line_start + len(line.rstrip())]
+            if raw[in_source[last].end : in_source[last].end + len(tail)] != tail:
+                return None
+            end = in_source[last].end + len(tail)
+        else:
+            located = raw.find(stripped, search_from)
+            if located < 0:
+                return None
+            end = located + len(stripped)
+        search_from = end
+        at = node.start + end
+        if prefix or stripped.endswith(("-", "|", "_")):
             separator = "" if stripped.endswith(("-", "|", "_")) else "-"
             edits.append(context.source.edit(at, at, f"{separator}{token}-"))
         else:
-            at = line_start + len(stripped)
             edits.append(context.source.edit(at, at, f"-{token}"))
     return edits
 

@@ -114,7 +114,8 @@ def classify(
     if installer == "uv":
         lowered = re.sub(r"^(cpython|python)[-@]?", "", lowered)
         lowered = re.sub(r"[+-](freethreaded|gil)$", "t", lowered)
-    base, freethreaded = _strip_freethreaded(lowered)
+    # A free-threaded build (3.16t) is a pre-release exactly when its minor is.
+    base = _strip_freethreaded(lowered)
     if installer == "deadsnakes" and base.endswith("-dev"):
         minor = base.removesuffix("-dev")
         if not _MINOR.match(minor):
@@ -160,11 +161,9 @@ def classify(
     return Candidate(text, Kind.UNKNOWN)
 
 
-def _strip_freethreaded(text: str) -> tuple[str, bool]:
+def _strip_freethreaded(text: str) -> str:
     match = re.match(r"^(\d+\.\d+(?:\.\d+)?)t(.*)$", text)
-    if match:
-        return match[1] + match[2], True
-    return text, False
+    return match[1] + match[2] if match else text
 
 
 def _classify_alternative(text: str, lowered: str, allow_prereleases: bool) -> Candidate:
