@@ -1,0 +1,80 @@
+"""Rendering a ``wheelwatch`` check run: title, summary and annotations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from bot.app.review import finding_lines, fix_diff
+from bot.app.workflows import WorkflowFile
+from bot.engine import Config
+
+CHECK_NAME = "wheelwatch"
+# "The Checks API limits the number of annotations to a maximum of 50 per API request."
+ANNOTATIONS_PER_REQUEST = 50
+# Output text and summary are capped at 65 535 characters each.
+MAX_OUTPUT_CHARS = 60_000
+
+
+def annotations_for(files: Iterable[WorkflowFile]) -> list[dict[str, Any]]:
+    result: list[dict[str, Any]] = []
+    for file in files:
+        error = file.analysis.error
+        if error is not None:
+            line = error.line or 1
+            result.append(
+                {
+                    "path": file.path,
+                    "start_line": line,
+                    "end_line": line,
+                    "annotation_level": "failure",
+                    "title": "wheelwatch could not analyse this file",
+                    "message": error.message,
+                }
+            )
+        for finding in file.analysis.findings:
+            first, last = finding_lines(finding)
+            annotation: dict[str, Any] = {
+                "path": file.path,
+                "start_line": first,
+                "end_line": last,
+                "annotation_level": "warning",
+                "title": f"{finding.rule_id} {finding.rule_name}",
+                "message": finding.message,
+            }
+            if finding.fix is not None:
+                annotation["message"] += f"\n\nFix: {finding.fix.description}"
+                annotation["raw_details"] = fix_diff(file.path, file.text, finding.fix)[:60_000]
+            result.append(annotation)
+    return result
+
+
+def conclusion(files: Iterable[WorkflowFile], config: Config) -> str:
+    if any(file.analysis.findings for file in files):
+        return config.check_conclusion
+    return "success"
+
+
+def output(files: list[WorkflowFile], *, config_error: str | None = None) -> dict[str, str]:
+    findings = sum(len(file.analysis.findings) for file in files)
+    errors = [file for file in files if file.analysis.error is not None]
+    if findings:
+        title = f"{findings} Python cache problem{'s' if findings != 1 else ''} found"
+    elif errors:
+        title = (
+            f"{len(errors)} workflow file{'s' if len(errors) != 1 else ''} could not be analysed"
+        )
+    else:
+        title = "No Python cache problems found"
+    lines = [f"wheelwatch reviewed {len(files)} workflow file{'s' if len(files) != 1 else ''}."]
+    if files:
+        lines += ["", "| File | Findings | Result |", "| --- | --- | --- |"]
+        for file in files:
+            error = file.analysis.error
+            state = f"not analysed: {error.message}" if error else "analysed"
+            state = state.replace("|", "\\|").replace("\n", " ")
+            lines.append(f"| `{file.path}` | {len(file.analysis.findings)} | {state} |")
+    if config_error:
+        lines += ["", f"**The repository configuration was ignored:** {config_error}"]
+    summary = "\n".join(lines)[:MAX_OUTPUT_CHARS]
+    return {"title": title, "summary": summary}

@@ -1,0 +1,113 @@
+"""The server's configuration, read once from the environment into a frozen object."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_API_URL = "https://api.github.com"
+# GitHub caps webhook payloads at 25 MB; a body larger than that is not from GitHub.
+DEFAULT_MAX_BODY_BYTES = 25 * 1024 * 1024
+
+
+class ConfigurationError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    app_id: str
+    # Secrets stay out of repr() so that logging the config cannot leak them.
+    private_key: str = field(repr=False)
+    webhook_secret: str = field(repr=False)
+    api_url: str = DEFAULT_API_URL
+    host: str = "0.0.0.0"
+    port: int = 8080
+    log_level: str = "INFO"
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    # Deliveries processed at once, and how many may wait; beyond that the server answers 503.
+    workers: int = 8
+    queue_size: int = 256
+    # How long SIGTERM waits for accepted deliveries to finish.
+    drain_seconds: float = 25.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> AppConfig:
+        """Read the configuration; raises ``ConfigurationError`` naming the bad variable."""
+        app_id = _required(env, "GITHUB_APP_ID")
+        if not app_id.isdigit():
+            raise ConfigurationError("GITHUB_APP_ID must be the App's numeric id")
+        secret = _required(env, "GITHUB_WEBHOOK_SECRET")
+        return cls(
+            app_id=app_id,
+            private_key=_private_key(env),
+            webhook_secret=secret,
+            api_url=_url(env.get("GITHUB_API_URL") or DEFAULT_API_URL),
+            host=env.get("HOST") or "0.0.0.0",
+            port=_integer(env, "PORT", 8080, low=1, high=65535),
+            log_level=_log_level(env.get("LOG_LEVEL") or "INFO"),
+            max_body_bytes=_integer(
+                env, "WHEELWATCH_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, low=1024, high=2**31
+            ),
+            workers=_integer(env, "WHEELWATCH_WORKERS", 8, low=1, high=256),
+            queue_size=_integer(env, "WHEELWATCH_QUEUE_SIZE", 256, low=1, high=100_000),
+            drain_seconds=float(_integer(env, "WHEELWATCH_DRAIN_SECONDS", 25, low=0, high=3600)),
+        )
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigurationError(f"{name} is not set")
+    return value
+
+
+def _private_key(env: Mapping[str, str]) -> str:
+    inline = env.get("GITHUB_PRIVATE_KEY", "").strip()
+    path = env.get("GITHUB_PRIVATE_KEY_PATH", "").strip()
+    if inline and path:
+        raise ConfigurationError("set GITHUB_PRIVATE_KEY or GITHUB_PRIVATE_KEY_PATH, not both")
+    if inline:
+        # Platforms that store one-line variables hold the PEM with literal "\n" escapes.
+        key, name = inline.replace("\\n", "\n"), "GITHUB_PRIVATE_KEY"
+    elif path:
+        try:
+            key, name = Path(path).read_text(encoding="ascii"), "GITHUB_PRIVATE_KEY_PATH"
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigurationError(
+                f"GITHUB_PRIVATE_KEY_PATH cannot be read: {exc.__class__.__name__}"
+            ) from None
+    else:
+        raise ConfigurationError("GITHUB_PRIVATE_KEY (or GITHUB_PRIVATE_KEY_PATH) is not set")
+    if "-----BEGIN" not in key or "PRIVATE KEY-----" not in key:
+        # Say what is wrong without echoing any of the value.
+        raise ConfigurationError(f"{name} does not hold a PEM private key")
+    return key
+
+
+def _url(value: str) -> str:
+    if not value.startswith(("https://", "http://")):
+        raise ConfigurationError("GITHUB_API_URL must be an http(s) URL")
+    return value.rstrip("/")
+
+
+def _integer(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigurationError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _log_level(value: str) -> str:
+    level = value.strip().upper()
+    if level not in logging.getLevelNamesMapping():
+        raise ConfigurationError(f"LOG_LEVEL {value!r} is not a logging level")
+    return level

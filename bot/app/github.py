@@ -1,0 +1,291 @@
+"""Talking to GitHub as the App: JWT, installation tokens, retries, ETags.
+
+One :class:`GitHubApp` lives per process. It owns the single ``aiohttp.ClientSession``
+(created by the server's cleanup context), the cache of installation tokens and one
+bounded ETag cache per installation. Each delivery gets an :class:`InstallationClient`,
+a ``gidgethub.abc.GitHubAPI`` whose requests go through :class:`Transport`, which retries
+what retrying can fix and counts every response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+from cachetools import LRUCache, TLRUCache
+from gidgethub import abc as gh_abc
+
+from bot.app.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+Sleep = Callable[[float], Awaitable[None]]
+Clock = Callable[[], float]
+
+USER_AGENT = "wheelwatch"
+# Renew an installation token this long before GitHub says it expires (tokens last 1 hour).
+TOKEN_RENEW_MARGIN = 5 * 60.0
+# GitHub asks clients to wait at least a minute after a secondary rate limit without retry-after.
+SECONDARY_LIMIT_WAIT = 60.0
+
+
+class GitHubUnavailable(Exception):
+    """GitHub could not be reached (timeouts, connection errors) after every retry."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 5
+    base_wait: float = 1.0
+    max_backoff: float = 30.0
+    # A rate-limit wait longer than this is not worth holding a worker for: give up instead.
+    max_rate_limit_wait: float = 120.0
+    timeout: float = 30.0
+
+    def backoff(self, attempt: int) -> float:
+        return float(min(self.max_backoff, self.base_wait * 2 ** (attempt - 1)))
+
+
+class Transport:
+    """Sends requests with retries on 5xx, timeouts and rate limits; never sleeps on its own.
+
+    ``sleep`` is injected so tests can record the waits instead of waiting.
+    """
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        metrics: Metrics,
+        sleep: Sleep = asyncio.sleep,
+        wall_clock: Clock = time.time,
+        policy: RetryPolicy = RetryPolicy(),
+    ) -> None:
+        self._session = session
+        self._metrics = metrics
+        self._sleep = sleep
+        self._wall_clock = wall_clock
+        self.policy = policy
+        self._timeout = aiohttp.ClientTimeout(total=policy.timeout)
+
+    async def send(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                async with self._session.request(
+                    method, url, headers=dict(headers), data=body, timeout=self._timeout
+                ) as response:
+                    status, response_headers = response.status, response.headers
+                    response_body = await response.read()
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                self._metrics.github_call(method, "error")
+                if attempt >= self.policy.attempts:
+                    raise GitHubUnavailable(f"{method} {url}: {exc.__class__.__name__}") from exc
+                wait = self.policy.backoff(attempt)
+                log.warning("%s %s failed (%s); retrying in %.1fs", method, url, exc, wait)
+                await self._sleep(wait)
+                continue
+            self._metrics.github_call(method, status)
+            wait_for = self._retry_wait(status, response_headers, response_body, attempt)
+            if wait_for is None or attempt >= self.policy.attempts:
+                return status, response_headers, response_body
+            log.warning("%s %s answered %d; retrying in %.1fs", method, url, status, wait_for)
+            await self._sleep(wait_for)
+
+    def _retry_wait(
+        self, status: int, headers: Mapping[str, str], body: bytes, attempt: int
+    ) -> float | None:
+        """How long to wait before retrying this response, or None if retrying cannot help."""
+        if status >= 500:
+            return self.policy.backoff(attempt)
+        if status not in (403, 429):
+            return None
+        wait: float | None = None
+        retry_after = headers.get("retry-after")
+        if retry_after is not None:
+            try:
+                wait = max(0.0, float(retry_after))
+            except ValueError:
+                wait = SECONDARY_LIMIT_WAIT
+        elif headers.get("x-ratelimit-remaining") == "0" and "x-ratelimit-reset" in headers:
+            try:
+                wait = max(0.0, float(headers["x-ratelimit-reset"]) - self._wall_clock()) + 1.0
+            except ValueError:
+                wait = SECONDARY_LIMIT_WAIT
+        elif b"secondary rate limit" in body.lower():
+            wait = SECONDARY_LIMIT_WAIT
+        if wait is None or wait > self.policy.max_rate_limit_wait:
+            return None
+        return wait
+
+
+class AppClient(gh_abc.GitHubAPI):
+    """Authenticated as the App itself (a JWT that gidgethub mints and refreshes)."""
+
+    def __init__(self, transport: Transport, *, app_id: str, private_key: str, base_url: str):
+        super().__init__(USER_AGENT, app_id=app_id, private_key=private_key, base_url=base_url)
+        self._transport = transport
+
+    async def _request(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        return await self._transport.send(method, url, headers, body)
+
+    async def sleep(self, seconds: float) -> None:  # pragma: no cover - gidgethub API
+        await asyncio.sleep(seconds)
+
+
+@dataclass(frozen=True)
+class _Token:
+    value: str = ""
+    renew_at: float = 0.0
+
+
+class InstallationTokens:
+    """Installation access tokens, reused until shortly before ``expires_at``.
+
+    Concurrent deliveries for one installation share a single request for a new token.
+    """
+
+    def __init__(
+        self,
+        mint: Callable[[int], Awaitable[Mapping[str, Any]]],
+        *,
+        clock: Clock = time.monotonic,
+        wall_clock: Clock = time.time,
+        maxsize: int = 10_000,
+    ) -> None:
+        self._mint = mint
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._tokens: TLRUCache[int, _Token] = TLRUCache(
+            maxsize, ttu=lambda _key, token, _now: token.renew_at, timer=clock
+        )
+        self._minting: dict[int, asyncio.Task[_Token]] = {}
+
+    async def get(self, installation_id: int) -> str:
+        token = self._tokens.get(installation_id)
+        if token is not None:
+            return token.value
+        task = self._minting.get(installation_id)
+        if task is None:
+            task = asyncio.ensure_future(self._renew(installation_id))
+            self._minting[installation_id] = task
+            task.add_done_callback(lambda _: self._minting.pop(installation_id, None))
+        return (await asyncio.shield(task)).value
+
+    def invalidate(self, installation_id: int, value: str) -> None:
+        """Forget a token GitHub refused (revoked, or expired earlier than announced)."""
+        token = self._tokens.get(installation_id)
+        if token is not None and token.value == value:
+            del self._tokens[installation_id]
+
+    async def _renew(self, installation_id: int) -> _Token:
+        data = await self._mint(installation_id)
+        expires_at = datetime.fromisoformat(str(data["expires_at"]).replace("Z", "+00:00"))
+        lifetime = expires_at.timestamp() - self._wall_clock()
+        token = _Token(str(data["token"]), self._clock() + lifetime - TOKEN_RENEW_MARGIN)
+        if lifetime > TOKEN_RENEW_MARGIN:
+            self._tokens[installation_id] = token
+        return token
+
+
+class InstallationClient(gh_abc.GitHubAPI):
+    """Acts for one installation during one delivery; fetches its token on first use."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        tokens: InstallationTokens,
+        installation_id: int,
+        *,
+        delivery_id: str,
+        base_url: str,
+        cache: gh_abc.CACHE_TYPE | None,
+    ) -> None:
+        super().__init__(USER_AGENT, cache=cache, base_url=base_url)
+        self._transport = transport
+        self._tokens = tokens
+        self.installation_id = installation_id
+        self.delivery_id = delivery_id
+
+    async def _request(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        for renewed in (False, True):
+            token = await self._tokens.get(self.installation_id)
+            authorized = {**headers, "authorization": f"token {token}"}
+            status, response_headers, response_body = await self._transport.send(
+                method, url, authorized, body
+            )
+            if status == 401 and not renewed:
+                log.info("delivery %s: token refused, renewing it", self.delivery_id)
+                self._tokens.invalidate(self.installation_id, token)
+                continue
+            break
+        return status, response_headers, response_body
+
+    async def sleep(self, seconds: float) -> None:  # pragma: no cover - gidgethub API
+        await asyncio.sleep(seconds)
+
+
+class GitHubApp:
+    """The process-wide state for talking to GitHub; see the module docstring."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        app_id: str,
+        private_key: str,
+        api_url: str,
+        metrics: Metrics,
+        sleep: Sleep = asyncio.sleep,
+        clock: Clock = time.monotonic,
+        wall_clock: Clock = time.time,
+        policy: RetryPolicy = RetryPolicy(),
+        etag_installations: int = 1_000,
+        etag_entries: int = 256,
+    ) -> None:
+        self.api_url = api_url
+        self.transport = Transport(
+            session, metrics=metrics, sleep=sleep, wall_clock=wall_clock, policy=policy
+        )
+        self._app = AppClient(
+            self.transport, app_id=app_id, private_key=private_key, base_url=api_url
+        )
+        self.tokens = InstallationTokens(self._mint, clock=clock, wall_clock=wall_clock)
+        self._etag_entries = etag_entries
+        self._etags: LRUCache[int, LRUCache[str, Any]] = LRUCache(etag_installations)
+
+    def installation(self, installation_id: int, *, delivery_id: str) -> InstallationClient:
+        cache = self._etags.get(installation_id)
+        if cache is None:
+            cache = self._etags[installation_id] = LRUCache(self._etag_entries)
+        return InstallationClient(
+            self.transport,
+            self.tokens,
+            installation_id,
+            delivery_id=delivery_id,
+            base_url=self.api_url,
+            cache=cache,
+        )
+
+    async def _mint(self, installation_id: int) -> Mapping[str, Any]:
+        data = await self._app.post(
+            "/app/installations/{installation_id}/access_tokens",
+            {"installation_id": installation_id},
+            data=b"",
+        )
+        if not isinstance(data, Mapping):
+            raise ValueError("unexpected access token response")
+        return data

@@ -1,0 +1,126 @@
+"""Pull requests: review the workflow files they change, inline where the diff allows."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import gidgethub
+from gidgethub import routing, sansio
+from gidgethub.abc import GitHubAPI
+
+from bot.app.check_run import CheckRun
+from bot.app.delivery import DeliveryContext
+from bot.app.diff import Hunk, parse_hunks
+from bot.app.review import PostedMarkers, plan_review
+from bot.app.workflows import (
+    Repository,
+    WorkflowFile,
+    analyse_files,
+    is_workflow_path,
+    read_repo_config,
+)
+
+log = logging.getLogger(__name__)
+router = routing.Router()
+
+PULL_URL = "/repos/{owner}/{repo}/pulls/{pull_number}"
+PER_PAGE = {"per_page": 100}
+
+
+async def changed_workflows(
+    gh: GitHubAPI, repo: Repository, number: int
+) -> dict[str, tuple[Hunk, ...]]:
+    """The workflow files the pull request adds or modifies, with the hunks of each patch."""
+    changed: dict[str, tuple[Hunk, ...]] = {}
+    url_vars = repo.url_vars(pull_number=number, per_page=100)
+    async for file in gh.getiter(PULL_URL + "/files{?per_page}", url_vars):
+        path = str(file.get("filename", ""))
+        if file.get("status") != "removed" and is_workflow_path(path):
+            changed[path] = parse_hunks(file.get("patch"))
+    return changed
+
+
+async def posted_markers(gh: GitHubAPI, repo: Repository, number: int) -> PostedMarkers:
+    """Markers of what earlier runs posted, from review comments and review bodies."""
+    url_vars = repo.url_vars(pull_number=number, per_page=100)
+    texts: list[str] = []
+    for listing in ("/comments{?per_page}", "/reviews{?per_page}"):
+        async for item in gh.getiter(PULL_URL + listing, url_vars):
+            # Only bots' text counts, so nobody can silence a finding by quoting its marker.
+            if (item.get("user") or {}).get("type", "Bot") == "Bot":
+                texts.append(str(item.get("body") or ""))
+    return PostedMarkers.from_texts(texts)
+
+
+@router.register("pull_request", action="opened")
+@router.register("pull_request", action="synchronize")
+@router.register("pull_request", action="reopened")
+@router.register("pull_request", action="ready_for_review")
+async def review_pull_request(
+    event: sansio.Event, gh: GitHubAPI, *args: Any, context: DeliveryContext, **kwargs: Any
+) -> None:
+    pull = event.data["pull_request"]
+    repo = Repository.from_full_name(event.data["repository"]["full_name"])
+    number = int(pull["number"])
+    head_sha = str(pull["head"]["sha"])
+    # A fork's commits are read from the fork; a deleted fork leaves them in the base repo.
+    head_repo_data = pull["head"].get("repo")
+    source = Repository.from_full_name(head_repo_data["full_name"]) if head_repo_data else repo
+
+    changed = await changed_workflows(gh, repo, number)
+    if not changed:
+        log.info(
+            "delivery %s: %s#%d changes no workflow", context.delivery_id, repo.full_name, number
+        )
+        return
+    if not context.is_current():
+        return
+    repo_config = await read_repo_config(gh, source, head_sha)
+    check = None
+    if context.commits.claim(repo.full_name, head_sha):
+        check = await CheckRun.start(gh, repo, head_sha)
+    try:
+        files = await analyse_files(gh, source, head_sha, changed, repo_config.config, changed)
+        for file in files:
+            for finding in file.analysis.findings:
+                context.metrics.finding(finding.rule_id)
+        await _post_review(gh, repo, number, head_sha, files, context)
+        if check is not None:
+            await check.complete(files, repo_config)
+    except BaseException:
+        if check is not None:
+            await check.abandon("An error interrupted the analysis; re-run the check to retry.")
+        raise
+
+
+async def _post_review(
+    gh: GitHubAPI,
+    repo: Repository,
+    number: int,
+    head_sha: str,
+    files: list[WorkflowFile],
+    context: DeliveryContext,
+) -> None:
+    # Listed even when nothing is found now: an earlier finding may just have been fixed.
+    markers = await posted_markers(gh, repo, number)
+    plan = plan_review(files, markers)
+    if plan is None:
+        return
+    if not context.is_current():
+        log.info("delivery %s: superseded by a later delivery, not posting", context.delivery_id)
+        return
+    url_vars = repo.url_vars(pull_number=number)
+    try:
+        await gh.post(PULL_URL + "/reviews", url_vars, data=plan.request(head_sha))
+    except gidgethub.BadRequest as exc:
+        if exc.status_code != 422 or not plan.comments:
+            raise
+        # GitHub refused an anchor (one bad anchor sinks the review): post it all in the body.
+        log.warning(
+            "delivery %s: review refused (%s); posting without anchors", context.delivery_id, exc
+        )
+        unanchored = [WorkflowFile(file.path, file.text, file.analysis, ()) for file in files]
+        fallback = plan_review(unanchored, markers)
+        if fallback is not None:
+            await gh.post(PULL_URL + "/reviews", url_vars, data=fallback.request(head_sha))

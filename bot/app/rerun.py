@@ -1,0 +1,73 @@
+"""``check_suite`` and ``check_run`` events: (re-)run the analysis for a head commit."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from gidgethub import routing, sansio
+from gidgethub.abc import GitHubAPI
+
+from bot.app.check_output import CHECK_NAME
+from bot.app.check_run import check_commit
+from bot.app.delivery import DeliveryContext
+from bot.app.pull_request import changed_workflows
+from bot.app.push import NULL_SHA, compared_workflow_paths
+from bot.app.workflows import Repository
+
+log = logging.getLogger(__name__)
+router = routing.Router()
+
+
+async def _rerun(
+    gh: GitHubAPI,
+    repo: Repository,
+    suite: dict[str, Any],
+    context: DeliveryContext,
+    *,
+    force: bool,
+) -> None:
+    sha = str(suite["head_sha"])
+    # A push to a branch also arrives as `push` (and often `pull_request`): one check run.
+    if not context.commits.claim(repo.full_name, sha, force=force):
+        log.info("delivery %s: %s already checked", context.delivery_id, sha)
+        return
+    pulls = suite.get("pull_requests") or []
+    before = str(suite.get("before") or NULL_SHA)
+    if pulls:
+        paths = set(await changed_workflows(gh, repo, int(pulls[0]["number"])))
+    elif before != NULL_SHA:
+        paths = await compared_workflow_paths(gh, repo, before, sha)
+    else:
+        paths = set()
+    if not paths:
+        return
+    files = await check_commit(gh, repo, sha, paths)
+    for file in files:
+        for finding in file.analysis.findings:
+            context.metrics.finding(finding.rule_id)
+
+
+@router.register("check_suite", action="requested")
+@router.register("check_suite", action="rerequested")
+async def check_suite(
+    event: sansio.Event, gh: GitHubAPI, *args: Any, context: DeliveryContext, **kwargs: Any
+) -> None:
+    repo = Repository.from_full_name(event.data["repository"]["full_name"])
+    force = event.data.get("action") == "rerequested"
+    await _rerun(gh, repo, event.data["check_suite"], context, force=force)
+
+
+@router.register("check_run", action="rerequested")
+async def rerun_check_run(
+    event: sansio.Event, gh: GitHubAPI, *args: Any, context: DeliveryContext, **kwargs: Any
+) -> None:
+    run = event.data["check_run"]
+    app_id = str((run.get("app") or {}).get("id", ""))
+    if run.get("name") != CHECK_NAME or app_id != context.app_id:
+        log.info("delivery %s: check run %r is not ours", context.delivery_id, run.get("name"))
+        return
+    repo = Repository.from_full_name(event.data["repository"]["full_name"])
+    suite = {**run.get("check_suite", {}), "head_sha": run["head_sha"]}
+    suite.setdefault("pull_requests", run.get("pull_requests") or [])
+    await _rerun(gh, repo, suite, context, force=True)

@@ -1,0 +1,262 @@
+"""The webhook server: verify, acknowledge, queue; workers route deliveries to handlers.
+
+``create_app(config)`` builds the ``aiohttp`` application. A delivery is answered as soon
+as it is verified and queued (202), or refused: 401 for a missing or wrong signature
+(nothing else is done), 400 for a malformed request, 413 over the size limit, 503 when
+the queue is full or the server is shutting down (GitHub records a failed delivery that
+can be redelivered). A fixed pool of workers takes deliveries from the bounded queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import aiohttp
+import gidgethub
+from aiohttp import web
+from cachetools import TTLCache
+from gidgethub import routing, sansio
+
+from bot.app import lifecycle, pull_request, push, rerun
+from bot.app.config import AppConfig
+from bot.app.delivery import CommitClaims, DeliveryContext, LatestWins, Ticket
+from bot.app.github import GitHubApp, GitHubUnavailable
+from bot.app.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+GitHubFactory = Callable[[aiohttp.ClientSession, AppConfig, Metrics], GitHubApp]
+
+ROUTER = routing.Router(pull_request.router, push.router, rerun.router, lifecycle.router)
+# Events handled without an installation token (they make no API call).
+TOKENLESS_EVENTS = frozenset({"ping", "installation", "installation_repositories"})
+# Label values for metrics: anything else is counted as "other".
+KNOWN_EVENTS = frozenset({"pull_request", "push", "check_suite", "check_run", *TOKENLESS_EVENTS})
+MAX_HEADER_CHARS = 200
+
+
+def default_github(
+    session: aiohttp.ClientSession, config: AppConfig, metrics: Metrics
+) -> GitHubApp:
+    return GitHubApp(
+        session,
+        app_id=config.app_id,
+        private_key=config.private_key,
+        api_url=config.api_url,
+        metrics=metrics,
+    )
+
+
+@dataclass(frozen=True)
+class Job:
+    event: sansio.Event
+    ticket: Ticket
+    received: float
+
+
+def subject_of(event: sansio.Event) -> str:
+    """What a delivery is about: deliveries about one subject run in order, latest wins."""
+    data = event.data
+    try:
+        repo = data["repository"]["full_name"]
+        if event.event == "pull_request":
+            return f"{repo}#{int(data['pull_request']['number'])}"
+        if event.event == "push":
+            return f"{repo}@{data['after']}"
+        if event.event == "check_suite":
+            return f"{repo}@{data['check_suite']['head_sha']}"
+        if event.event == "check_run":
+            return f"{repo}@{data['check_run']['head_sha']}"
+    except (KeyError, TypeError, ValueError):
+        pass
+    return f"delivery:{event.delivery_id}"
+
+
+class WebhookService:
+    """State shared by the webhook route and the workers; one per application."""
+
+    def __init__(self, config: AppConfig, metrics: Metrics) -> None:
+        self.config = config
+        self.metrics = metrics
+        self.queue: asyncio.Queue[Job] = asyncio.Queue(maxsize=config.queue_size)
+        self.order = LatestWins()
+        self.commits = CommitClaims()
+        # Delivery ids seen in the last day (GitHub redelivers with the same id).
+        self.seen: TTLCache[str, bool] = TTLCache(maxsize=50_000, ttl=24 * 3600)
+        self.accepting = True
+        self.github: GitHubApp | None = None
+        self.workers: list[asyncio.Task[None]] = []
+        metrics.queue_depth = self.queue.qsize
+
+    def _refuse(self, status: int, reason: str, event: str = "unknown") -> web.Response:
+        self.metrics.delivery(event, f"refused_{status}")
+        return web.json_response({"error": reason}, status=status)
+
+    async def handle_webhook(self, request: web.Request) -> web.Response:
+        if not self.accepting:
+            return self._refuse(503, "shutting down")
+        if (request.content_length or 0) > self.config.max_body_bytes:
+            return self._refuse(413, "body too large")
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return self._refuse(413, "body too large")
+        try:
+            event = sansio.Event.from_http(request.headers, body, secret=self.config.webhook_secret)
+        except gidgethub.ValidationFailure:
+            # Never say more to an unsigned caller, and do no work for it.
+            return self._refuse(401, "invalid signature")
+        except gidgethub.BadRequest:
+            return self._refuse(400, "expected a JSON body")
+        except KeyError as exc:
+            return self._refuse(400, f"missing header {exc}")
+        name = event.event if event.event in KNOWN_EVENTS else "other"
+        if (
+            not isinstance(event.data, dict)
+            or not event.delivery_id
+            or len(event.delivery_id) > MAX_HEADER_CHARS
+            or len(event.event) > MAX_HEADER_CHARS
+        ):
+            return self._refuse(400, "malformed delivery", name)
+        if event.delivery_id in self.seen:
+            self.metrics.delivery(name, "duplicate")
+            return web.json_response({"status": "duplicate"}, status=200)
+        if not ROUTER.fetch(event):
+            self.metrics.delivery(name, "ignored")
+            return web.json_response({"status": "ignored"}, status=200)
+        if self.queue.full():
+            log.warning("queue full, refusing delivery %s", event.delivery_id)
+            return self._refuse(503, "busy, redeliver later", name)
+        ticket = self.order.take(subject_of(event))
+        self.queue.put_nowait(Job(event, ticket, time.monotonic()))
+        self.seen[event.delivery_id] = True
+        self.metrics.delivery(name, "accepted")
+        return web.json_response({"status": "accepted"}, status=202)
+
+    async def work(self) -> None:
+        while True:
+            job = await self.queue.get()
+            try:
+                await self.process(job)
+            finally:
+                self.queue.task_done()
+
+    async def process(self, job: Job) -> None:
+        event = job.event
+        name = event.event if event.event in KNOWN_EVENTS else "other"
+        outcome = "processed"
+        try:
+            async with self.order.turn(job.ticket):
+                if not self.order.is_current(job.ticket):
+                    outcome = "superseded"
+                    return
+                outcome = await self._dispatch(event, job.ticket)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            outcome = "malformed"
+            log.warning("delivery %s: payload not understood (%r); skipped", event.delivery_id, exc)
+        except gidgethub.HTTPException as exc:
+            outcome = "github_error"
+            log.warning(
+                "delivery %s: GitHub answered %s (%s); dropped",
+                event.delivery_id,
+                int(exc.status_code),
+                exc,
+            )
+        except GitHubUnavailable as exc:
+            outcome = "github_unavailable"
+            log.warning("delivery %s: %s; dropped", event.delivery_id, exc)
+        except Exception:
+            outcome = "error"
+            log.exception("delivery %s: failed", event.delivery_id)
+        finally:
+            self.metrics.delivery(name, outcome)
+            self.metrics.processed(time.monotonic() - job.received)
+
+    async def _dispatch(self, event: sansio.Event, ticket: Ticket) -> str:
+        context = DeliveryContext(
+            delivery_id=event.delivery_id,
+            ticket=ticket,
+            order=self.order,
+            commits=self.commits,
+            metrics=self.metrics,
+            app_id=self.config.app_id,
+        )
+        installation = (event.data.get("installation") or {}).get("id")
+        gh = None
+        if installation is not None and self.github is not None:
+            gh = self.github.installation(int(installation), delivery_id=event.delivery_id)
+        elif event.event not in TOKENLESS_EVENTS:
+            log.warning(
+                "delivery %s: %s without an installation; skipped", event.delivery_id, event.event
+            )
+            return "skipped"
+        await ROUTER.dispatch(event, gh, context=context)
+        return "processed"
+
+    async def drain(self, _app: web.Application) -> None:
+        """On shutdown: refuse new deliveries, let accepted ones finish within the bound."""
+        self.accepting = False
+        pending = self.queue.qsize() + sum(1 for w in self.workers if not w.done())
+        log.info("draining: waiting up to %.0fs for accepted deliveries", self.config.drain_seconds)
+        try:
+            await asyncio.wait_for(self.queue.join(), self.config.drain_seconds)
+        except TimeoutError:
+            log.warning("drain timed out with %d deliveries unfinished", self.queue.qsize())
+        else:
+            log.info("drained (%d workers were busy or queued)", pending)
+
+
+SERVICE = web.AppKey("wheelwatch_service", WebhookService)
+METRICS = web.AppKey("wheelwatch_metrics", Metrics)
+
+
+def create_app(
+    config: AppConfig, *, github_factory: GitHubFactory = default_github
+) -> web.Application:
+    """The App's web application; nothing starts until it is run."""
+    app = web.Application(client_max_size=config.max_body_bytes)
+    metrics = Metrics()
+    service = WebhookService(config, metrics)
+    app[SERVICE] = service
+    app[METRICS] = metrics
+
+    async def github_session(app: web.Application) -> AsyncIterator[None]:
+        # One session for the process; closed after the drain, when nothing uses it.
+        async with aiohttp.ClientSession() as session:
+            service.github = github_factory(session, config, metrics)
+            yield
+            service.github = None
+
+    async def workers(app: web.Application) -> AsyncIterator[None]:
+        service.workers = [asyncio.create_task(service.work()) for _ in range(config.workers)]
+        yield
+        for task in service.workers:
+            task.cancel()
+        for task in service.workers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    app.cleanup_ctx.append(github_session)
+    app.cleanup_ctx.append(workers)
+    app.on_shutdown.append(service.drain)
+
+    async def healthz(_request: web.Request) -> web.Response:
+        status = 200 if service.accepting else 503
+        return web.json_response(
+            {"status": "ok" if service.accepting else "draining", "queue": service.queue.qsize()},
+            status=status,
+        )
+
+    async def metrics_text(_request: web.Request) -> web.Response:
+        return web.Response(text=metrics.render(), content_type="text/plain")
+
+    app.router.add_post("/webhook", service.handle_webhook)
+    app.router.add_post("/", service.handle_webhook)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_text)
+    return app

@@ -1,0 +1,148 @@
+"""Reading the workflow files a delivery touches, and analysing them with the engine."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+import posixpath
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import gidgethub
+from gidgethub.abc import GitHubAPI
+
+from bot.app.diff import Hunk
+from bot.engine import (
+    CONFIG_PATH,
+    RULES_BY_ID,
+    Analysis,
+    Config,
+    ConfigError,
+    FileError,
+    analyse,
+    parse_config,
+)
+
+log = logging.getLogger(__name__)
+
+CONTENTS_URL = "/repos/{owner}/{repo}/contents/{+path}{?ref}"
+
+
+def is_workflow_path(path: str) -> bool:
+    """A workflow (``.github/workflows/*.yml``) or an action definition (``action.yml``)."""
+    directory, name = posixpath.split(path)
+    if directory == ".github/workflows" and name.endswith((".yml", ".yaml")):
+        return True
+    return name in ("action.yml", "action.yaml")
+
+
+@dataclass(frozen=True)
+class Repository:
+    owner: str
+    name: str
+
+    @classmethod
+    def from_full_name(cls, full_name: str) -> Repository:
+        owner, _, name = full_name.partition("/")
+        if not owner or not name:
+            raise ValueError(f"not a repository full name: {full_name!r}")
+        return cls(owner, name)
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner}/{self.name}"
+
+    def url_vars(self, **extra: str | int) -> dict[str, str | int]:
+        return {"owner": self.owner, "repo": self.name, **extra}
+
+
+@dataclass(frozen=True)
+class WorkflowFile:
+    """One analysed file. ``hunks`` is ``None`` outside a pull request (no diff to anchor on)."""
+
+    path: str
+    text: str
+    analysis: Analysis
+    hunks: tuple[Hunk, ...] | None = None
+
+
+@dataclass(frozen=True)
+class RepoConfig:
+    config: Config
+    # Set when .github/wheelwatch.yml is invalid: the defaults apply and the check run says so.
+    error: str | None = None
+
+
+async def read_text(gh: GitHubAPI, repo: Repository, path: str, ref: str) -> str | FileError | None:
+    """A file's text at ``ref``; ``None`` if absent, a ``FileError`` if it cannot be reviewed."""
+    try:
+        data = await gh.getitem(CONTENTS_URL, repo.url_vars(path=path, ref=ref))
+    except gidgethub.BadRequest as exc:
+        if exc.status_code == 404:
+            return None
+        raise
+    if not isinstance(data, dict) or data.get("type") != "file":
+        return None
+    if data.get("encoding") != "base64":
+        # The contents API leaves out the content of files over 1 MB.
+        return FileError("the file is too large to review (over 1 MB)")
+    try:
+        raw = base64.b64decode(str(data.get("content", "")))
+    except (binascii.Error, ValueError):
+        return FileError("GitHub returned content that is not valid base64")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return FileError(f"the file is not valid UTF-8 (byte {exc.start})")
+
+
+async def read_repo_config(gh: GitHubAPI, repo: Repository, ref: str) -> RepoConfig:
+    """``.github/wheelwatch.yml`` at ``ref``, or the defaults."""
+    text = await read_text(gh, repo, CONFIG_PATH, ref)
+    if text is None:
+        return RepoConfig(Config())
+    if isinstance(text, FileError):
+        return RepoConfig(Config(), f"{CONFIG_PATH}: {text.message}")
+    try:
+        return RepoConfig(parse_config(text, known_rules=frozenset(RULES_BY_ID)))
+    except ConfigError as exc:
+        return RepoConfig(Config(), str(exc))
+
+
+async def analyse_files(
+    gh: GitHubAPI,
+    repo: Repository,
+    ref: str,
+    paths: Iterable[str],
+    config: Config,
+    hunks: dict[str, tuple[Hunk, ...]] | None = None,
+) -> list[WorkflowFile]:
+    """Fetch and analyse each file; a file that cannot be read or parsed yields its error."""
+    files: list[WorkflowFile] = []
+    for path in sorted(set(paths)):
+        if config.ignores_path(path):
+            continue
+        text = await read_text(gh, repo, path, ref)
+        if text is None:
+            continue
+        file_hunks = None if hunks is None else hunks.get(path, ())
+        if isinstance(text, FileError):
+            files.append(WorkflowFile(path, "", Analysis(error=text), file_hunks))
+            continue
+        # The engine is CPU-bound: keep the event loop free to acknowledge webhooks.
+        analysis = await asyncio.to_thread(_analyse, text, config)
+        files.append(WorkflowFile(path, text, analysis, file_hunks))
+    return files
+
+
+def _analyse(text: str, config: Config) -> Analysis:
+    try:
+        analysis = analyse(text, config=config)
+    except Exception as exc:
+        # The engine promises errors as values; if it breaks that promise, report, don't crash.
+        log.exception("engine failed")
+        return Analysis(error=FileError(f"wheelwatch could not analyse this file ({exc!r})"))
+    kept = tuple(f for f in analysis.findings if f.rule_id not in config.disabled_rules)
+    return Analysis(findings=kept, error=analysis.error)
