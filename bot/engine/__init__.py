@@ -7,6 +7,7 @@ for finding in analysis.findings: ...
 from bot.engine.analysis import analyse
 from bot.engine.config import CONFIG_PATH, Config, ConfigError, parse_config
 from bot.engine.findings import Analysis, FileError, Finding, Fix, Span, TextEdit, apply_edits
+from bot.engine.fixes import fix_all
 from bot.engine.rules import RULES, RULES_BY_ID, Rule
 
 __all__ = [
@@ -24,5 +25,6 @@ __all__ = [
     "TextEdit",
     "analyse",
     "apply_edits",
+    "fix_all",
     "parse_config",
 ]

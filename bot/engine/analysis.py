@@ -186,7 +186,7 @@ def _job_issues(job: Job, context: Context) -> Iterator[Issue]:
     rows: list[Row | None] = list(job.rows) if job.rows is not None else [None]
     for row in rows:
         matrix: Value = row if row is not None else UNKNOWN
-        base = {"matrix": matrix, "inputs": UNKNOWN if job.composite else UNKNOWN}
+        base: dict[str, Value] = {"matrix": matrix, "inputs": UNKNOWN}
         evaluator = Evaluator(base)
         runner = {"os": _runner_os(job, evaluator), "arch": UNKNOWN, "temp": UNKNOWN}
         env = _env(job.env, Evaluator({**base, "runner": runner}))

@@ -27,7 +27,7 @@ class _Unknown:
 
 
 UNKNOWN = _Unknown()
-Value = Union[str, float, bool, None, list["Value"], dict[str, "Value"], _Unknown]
+Value = Union[str, float, bool, None, list["Value"], dict[str, "Value"], _Unknown]  # noqa: UP007 - recursive alias
 
 
 class ExpressionError(ValueError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 from dataclasses import dataclass, field
 
 
@@ -70,7 +71,7 @@ class Analysis:
 def apply_edits(text: str, edits: tuple[TextEdit, ...] | list[TextEdit]) -> str:
     """Apply non-overlapping edits; raises ``ValueError`` if two of them overlap."""
     ordered = sorted(edits, key=lambda e: (e.start, e.end))
-    for before, after in zip(ordered, ordered[1:], strict=False):
+    for before, after in itertools.pairwise(ordered):
         if after.start < before.end:
             raise ValueError("overlapping edits")
     pieces: list[str] = []

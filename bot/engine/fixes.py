@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 
 from bot.engine import rules
-from bot.engine.analysis import Context, Issue, detect
+from bot.engine.analysis import Context, Issue, analyse, detect
+from bot.engine.config import Config
 from bot.engine.document import DocumentError, YScalar
 from bot.engine.expressions import ExpressionError, find_expressions, parse, references
 from bot.engine.findings import Fix, TextEdit, apply_edits
@@ -203,3 +205,38 @@ def _insert_id(setup: Step, step_id: str, context: Context) -> TextEdit | None:
         return None
     end = value.end
     return context.source.edit(end, end, f"\n{indent}id: {step_id}")
+
+
+def fix_all(
+    text: str, *, config: Config | None = None, as_of: date | None = None
+) -> tuple[str, int]:
+    """Apply every offered fix, re-analysing between rounds; returns the text and the count.
+
+    Fixes of one round may touch the same place (two caches keyed on one setup step both
+    add its ``id:``): identical edits are merged, overlapping ones wait for the next round.
+    """
+    applied = 0
+    for _ in range(_MAX_ROUNDS):
+        analysis = analyse(text, config=config, as_of=as_of)
+        chosen: list[TextEdit] = []
+        for finding in analysis.findings:
+            if finding.fix is None:
+                continue
+            new = [e for e in finding.fix.edits if e not in chosen]
+            if any(_overlaps(e, c) for e in new for c in chosen):
+                continue
+            chosen.extend(new)
+            applied += 1
+        if not chosen:
+            break
+        text = apply_edits(text, chosen)
+    return text, applied
+
+
+_MAX_ROUNDS = 5
+
+
+def _overlaps(a: TextEdit, b: TextEdit) -> bool:
+    if a.start == a.end == b.start == b.end:
+        return True  # two insertions at one point: their order would be arbitrary
+    return a.start < b.end and b.start < a.end

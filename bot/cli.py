@@ -1,0 +1,232 @@
+"""``wheelwatch check``: run the engine over local files (and ``serve``/``replay`` for the App)."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from datetime import date
+from pathlib import Path
+
+from bot import __version__
+from bot.engine import (
+    CONFIG_PATH,
+    RULES_BY_ID,
+    Config,
+    ConfigError,
+    analyse,
+    fix_all,
+    parse_config,
+)
+from bot.engine.document import MAX_BYTES
+from bot.render import FileReport
+from bot.render.github import render_github
+from bot.render.json import render_json
+from bot.render.sarif import render_sarif
+from bot.render.text import render_text
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+_SKIP_DIRS = {".git", "node_modules", ".venv", "venv", ".tox", ".nox", "__pycache__"}
+_RENDERERS = {
+    "text": render_text,
+    "json": render_json,
+    "sarif": render_sarif,
+    "github": render_github,
+}
+
+
+class UsageError(Exception):
+    pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):
+        parser.print_help(sys.stderr)
+        return EXIT_ERROR
+    try:
+        return int(args.func(args))
+    except UsageError as exc:
+        print(f"wheelwatch: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wheelwatch",
+        description="Find GitHub Actions caches that reuse Python wheels across pre-release "
+        "ABI changes.",
+    )
+    parser.add_argument("--version", action="version", version=f"wheelwatch {__version__}")
+    commands = parser.add_subparsers(title="commands")
+    check = commands.add_parser(
+        "check",
+        help="check workflow files",
+        description="Check workflow and composite-action files. Exit status: 0 no findings, "
+        "1 findings, 2 usage or I/O errors.",
+    )
+    check.add_argument(
+        "paths",
+        nargs="*",
+        help="files or directories (default: .github/workflows and action.yml files "
+        "under the current directory)",
+    )
+    check.add_argument("--format", choices=sorted(_RENDERERS), default="text")
+    check.add_argument(
+        "--as-of",
+        type=_date,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="judge the workflow as of this date: which Python versions were released and "
+        "where floating action tags pointed (default: today)",
+    )
+    check.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help=f"configuration file (default: {CONFIG_PATH} if present)",
+    )
+    mode = check.add_mutually_exclusive_group()
+    mode.add_argument("--diff", action="store_true", help="print the fixes as a unified diff")
+    mode.add_argument("--fix", action="store_true", help="apply the fixes in place")
+    check.set_defaults(func=_check)
+    _register_app_commands(commands)
+    return parser
+
+
+def _register_app_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    try:
+        from bot.app import commands as app_commands
+    except ImportError:  # the App is optional for the CLI
+        return
+    app_commands.register(commands)
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _load_config(path: Path | None) -> Config:
+    explicit = path is not None
+    path = path or Path(CONFIG_PATH)
+    if not path.is_file():
+        if explicit:
+            raise UsageError(f"configuration file not found: {path}")
+        return Config()
+    try:
+        return parse_config(path.read_text(encoding="utf-8"), known_rules=frozenset(RULES_BY_ID))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from None
+    except ConfigError as exc:
+        raise UsageError(f"{path}: {exc}") from None
+
+
+def _discover(paths: Sequence[str]) -> Iterator[tuple[str, str | None]]:
+    """Yield (path as given or found, error) for each file to check."""
+    if not paths:
+        yield from _default_files()
+        return
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            found = sorted(_walk(path))
+            if not found:
+                yield given, "no *.yml or *.yaml files in this directory"
+            for file in found:
+                yield str(file), None
+        elif path.exists():
+            yield given, None
+        else:
+            yield given, "no such file or directory"
+
+
+def _walk(root: Path) -> Iterator[Path]:
+    for directory, subdirs, files in os.walk(root):
+        subdirs[:] = sorted(d for d in subdirs if d not in _SKIP_DIRS)
+        for name in files:
+            if name.endswith((".yml", ".yaml")):
+                yield Path(directory) / name
+
+
+def _default_files() -> Iterator[tuple[str, str | None]]:
+    workflows = Path(".github/workflows")
+    if workflows.is_dir():
+        for file in sorted(_walk(workflows)):
+            yield str(file), None
+    for file in sorted(_walk(Path("."))):
+        if file.name in ("action.yml", "action.yaml"):
+            yield str(file), None
+
+
+def _read(path: str) -> tuple[str | None, str | None]:
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
+    except OSError as exc:
+        return None, f"cannot read file: {exc.strerror or exc}"
+    if len(data) > MAX_BYTES:
+        return None, f"file is larger than {MAX_BYTES // 1024} KiB"
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        return None, f"file is not valid UTF-8 (byte {exc.start})"
+
+
+def _check(args: argparse.Namespace) -> int:
+    config = _load_config(args.config)
+    as_of = args.as_of or date.today()
+    reports: list[FileReport] = []
+    diffs: list[str] = []
+    fixed_files = fixed = 0
+    for path, problem in _discover(args.paths):
+        if problem is not None:
+            reports.append(FileReport(path, read_error=problem))
+            continue
+        if config.ignores_path(path.removeprefix("./")):
+            continue
+        text, problem = _read(path)
+        if text is None:
+            reports.append(FileReport(path, read_error=problem))
+            continue
+        if args.fix or args.diff:
+            new_text, count = fix_all(text, config=config, as_of=as_of)
+            if new_text != text:
+                if args.diff:
+                    diffs.append(_unified(path, text, new_text))
+                else:
+                    try:
+                        with open(path, "w", encoding="utf-8", newline="") as handle:
+                            handle.write(new_text)
+                    except OSError as exc:
+                        reports.append(FileReport(path, read_error=f"cannot write: {exc}"))
+                        continue
+                    fixed, fixed_files, text = fixed + count, fixed_files + 1, new_text
+        reports.append(FileReport(path, analyse(text, config=config, as_of=as_of)))
+    output = _RENDERERS[args.format](reports)
+    sys.stdout.write(output)
+    if diffs:
+        sys.stdout.write("\n" + "".join(diffs))
+    if args.fix and fixed:
+        plural = "s" if fixed != 1 else ""
+        print(f"Fixed {fixed} finding{plural} in {fixed_files} file(s).", file=sys.stderr)
+    if any(report.error for report in reports):
+        return EXIT_ERROR
+    return EXIT_FINDINGS if any(report.findings for report in reports) else EXIT_CLEAN
+
+
+def _unified(path: str, before: str, after: str) -> str:
+    lines = difflib.unified_diff(
+        before.splitlines(keepends=True),
+        after.splitlines(keepends=True),
+        fromfile=f"a/{path}",
+        tofile=f"b/{path}",
+    )
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
