@@ -1,0 +1,94 @@
+"""The ``serve`` and ``replay`` sub-commands; ``bot.cli`` registers them.
+
+This is the entry point: the only place that reads the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    serve = subparsers.add_parser(
+        "serve",
+        help="run the GitHub App webhook server",
+        description="Run the GitHub App webhook server. Configuration comes from the "
+        "environment: GITHUB_APP_ID, GITHUB_PRIVATE_KEY or GITHUB_PRIVATE_KEY_PATH, "
+        "GITHUB_WEBHOOK_SECRET, GITHUB_API_URL, HOST, PORT, LOG_LEVEL (see docs/app.md).",
+    )
+    serve.set_defaults(func=run_serve)
+
+    replay = subparsers.add_parser(
+        "replay",
+        help="sign a saved webhook payload and post it to a running server",
+    )
+    replay.add_argument("payload", type=Path, help="a JSON file holding the webhook body")
+    replay.add_argument("--event", required=True, help="the X-GitHub-Event, e.g. pull_request")
+    replay.add_argument(
+        "--url", default="http://127.0.0.1:8080/webhook", help="(default: %(default)s)"
+    )
+    replay.add_argument(
+        "--secret-env",
+        default="GITHUB_WEBHOOK_SECRET",
+        help="environment variable holding the webhook secret (default: %(default)s)",
+    )
+    replay.add_argument("--delivery", help="X-GitHub-Delivery id (default: a new UUID)")
+    replay.set_defaults(func=run_replay)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from bot.app.config import AppConfig, ConfigurationError
+    from bot.app.server import create_app
+
+    try:
+        config = AppConfig.from_env(os.environ)
+    except ConfigurationError as exc:
+        print(f"wheelwatch serve: configuration error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("bot.app").info("starting on %s:%d (%r)", config.host, config.port, config)
+    # run_app stops listening on SIGTERM/SIGINT, then on_shutdown drains the queue.
+    web.run_app(
+        create_app(config),
+        host=config.host,
+        port=config.port,
+        shutdown_timeout=config.drain_seconds + 5,
+        print=None,
+    )
+    return 0
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    import aiohttp
+
+    from bot.app.replay import replay
+
+    secret = os.environ.get(args.secret_env, "")
+    if not secret:
+        print(f"wheelwatch replay: {args.secret_env} is not set", file=sys.stderr)
+        return 2
+    try:
+        body = args.payload.read_bytes()
+        json.loads(body)
+    except (OSError, ValueError) as exc:
+        print(f"wheelwatch replay: cannot read {args.payload}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        status, text = asyncio.run(
+            replay(args.url, body, event=args.event, secret=secret, delivery_id=args.delivery)
+        )
+    except (OSError, TimeoutError, aiohttp.ClientError) as exc:
+        print(f"wheelwatch replay: cannot reach {args.url}: {exc}", file=sys.stderr)
+        return 1
+    print(f"{status} {text}")
+    return 0 if status < 400 else 1

@@ -1,0 +1,519 @@
+"""One fake GitHub for every test: a real aiohttp server on loopback.
+
+It routes the REST endpoints the App calls, records each call, answers with bodies built
+from GitHub's own examples in ``../shared/fixtures/github-rest-subset.json``, and validates
+every request body against that file's schemas (OpenAPI 3.0 ``nullable`` rewritten to JSON
+Schema ``null`` types). It also behaves like GitHub where the App depends on it: review
+anchors must lie in a diff hunk (else the whole review is refused with 422), tokens expire,
+an installation token must accompany every repository call, the App JWT is verified,
+ETags answer 304.
+
+Faults are scripted: ``fail(...)`` answers the next matching calls with an error,
+``stall(...)`` never answers them (the client times out), ``hold(...)`` keeps them
+waiting until the returned event is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import copy
+import hashlib
+import itertools
+import json
+import re
+import textwrap
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import jwt
+from aiohttp import web
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+REST: dict[str, Any] = json.loads((SHARED / "fixtures" / "github-rest-subset.json").read_text())
+BOT_USER = {"login": "wheelwatch[bot]", "id": 9999, "type": "Bot"}
+
+# -- what GitHub sends: signed deliveries built from its published payloads ---------------
+
+SECRET = "test-webhook-secret"
+APP_ID = "4242"
+WEBHOOKS = SHARED / "fixtures" / "webhooks"
+REPO = "Codertocat/Hello-World"
+HEAD_SHA = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
+
+UNSAFE_WORKFLOW = textwrap.dedent(
+    """\
+    name: CI
+    on: [push, pull_request]
+    jobs:
+      test:
+        runs-on: ubuntu-latest
+        strategy:
+          matrix:
+            python-version: ["3.14", "3.16-dev"]
+        steps:
+          - uses: actions/checkout@v5
+          - uses: actions/setup-python@v6
+            with:
+              python-version: ${{ matrix.python-version }}
+          - uses: actions/cache@v5
+            with:
+              path: ~/.cache/pip
+              key: UNSAFE_KEY
+          - run: pip install -r requirements.txt
+    """
+).replace(
+    "UNSAFE_KEY",
+    "${{ runner.os }}-pip-${{ matrix.python-version }}-${{ hashFiles('requirements.txt') }}",
+)
+
+SAFE_WORKFLOW = textwrap.dedent(
+    """\
+    name: CI
+    on: [push, pull_request]
+    jobs:
+      test:
+        runs-on: ubuntu-latest
+        steps:
+          - uses: actions/checkout@v5
+          - uses: actions/setup-python@v6
+            with:
+              python-version: "3.13"
+              cache: pip
+          - run: pip install -r requirements.txt
+    """
+)
+
+
+def webhook(name: str) -> dict[str, Any]:
+    """A payload from ../shared/fixtures/webhooks (a fresh copy)."""
+    data: dict[str, Any] = json.loads((WEBHOOKS / f"{name}.json").read_text())
+    return copy.deepcopy(data)
+
+
+def pull_request_payload(
+    action: str = "opened",
+    *,
+    number: int = 2,
+    head_sha: str = HEAD_SHA,
+    head_repo: str | None = None,
+) -> dict[str, Any]:
+    """``pull_request.opened.2`` (it has an installation), adjusted."""
+    data = webhook("pull_request.opened.2")
+    data["action"] = action
+    data["number"] = number
+    data["pull_request"]["number"] = number
+    data["pull_request"]["head"]["sha"] = head_sha
+    if head_repo is not None:
+        data["pull_request"]["head"]["repo"]["full_name"] = head_repo
+    return data
+
+
+def added_patch(text: str) -> str:
+    """The patch GitHub shows for a new file."""
+    lines = text.splitlines()
+    return f"@@ -0,0 +1,{len(lines)} @@\n" + "\n".join("+" + line for line in lines)
+
+
+def hunk_patch(text: str, first: int, last: int) -> str:
+    """A patch whose one hunk shows lines first..last of the new file (the middle one added)."""
+    lines = text.splitlines()[first - 1 : last]
+    middle = len(lines) // 2
+    body = [("+" if i == middle else " ") + line for i, line in enumerate(lines)]
+    return f"@@ -{first},{len(lines) - 1} +{first},{len(lines)} @@\n" + "\n".join(body)
+
+
+def json_schema(schema: Any) -> Any:
+    """OpenAPI 3.0 schema -> JSON Schema: ``nullable: true`` becomes a ``null`` type."""
+    if isinstance(schema, list):
+        return [json_schema(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    result = {key: json_schema(value) for key, value in schema.items() if key != "nullable"}
+    if schema.get("nullable"):
+        kind = result.get("type")
+        if isinstance(kind, str):
+            result["type"] = [kind, "null"]
+        if "enum" in result and None not in result["enum"]:
+            result["enum"] = [*result["enum"], None]
+    return result
+
+
+_VALIDATORS: dict[str, jsonschema.Draft4Validator] = {}
+
+
+def request_errors(operation: str, body: Any) -> list[str]:
+    spec = REST[operation]
+    if spec["request"] is None:
+        return [] if body is None else [f"{operation} takes no body"]
+    if body is None:
+        return [f"{operation} needs a body"] if spec.get("request_required") else []
+    if operation not in _VALIDATORS:
+        _VALIDATORS[operation] = jsonschema.Draft4Validator(json_schema(spec["request"]))
+    return [
+        f"{operation}: {'/'.join(map(str, e.absolute_path))}: {e.message}"
+        for e in _VALIDATORS[operation].iter_errors(body)
+    ]
+
+
+def example(operation: str, status: str, name: str | None = None) -> Any:
+    examples = REST[operation]["response_examples"][status]
+    return copy.deepcopy(examples[name] if name else next(iter(examples.values())))
+
+
+@dataclass
+class Call:
+    operation: str
+    method: str
+    path: str
+    query: dict[str, str]
+    body: Any
+    status: int = 0
+
+
+@dataclass
+class _Fault:
+    method: str
+    pattern: re.Pattern[str]
+    status: int | None  # None: stall, never answer
+    headers: dict[str, str]
+    body: Any
+    times: int
+
+
+@dataclass
+class PullRequest:
+    files: list[dict[str, Any]] = field(default_factory=list)
+    comments: list[dict[str, Any]] = field(default_factory=list)
+    reviews: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class CheckRun:
+    id: int
+    repo: str
+    request: dict[str, Any]
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    annotations: list[dict[str, Any]] = field(default_factory=list)
+    status: str = "queued"
+    conclusion: str | None = None
+    output: dict[str, Any] = field(default_factory=dict)
+
+
+class FakeGitHub:
+    def __init__(self, *, app_id: str, public_key: str) -> None:
+        self.app_id = app_id
+        self.public_key = public_key
+        self.calls: list[Call] = []
+        self.errors: list[str] = []
+        self.contents: dict[tuple[str, str, str], str] = {}  # (repo, ref, path) -> text
+        self.pulls: dict[tuple[str, int], PullRequest] = {}
+        self.compares: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self.check_runs: dict[int, CheckRun] = {}
+        self.tokens: dict[str, datetime] = {}
+        self.token_lifetime = timedelta(hours=1)
+        self.page_size = 100
+        self._faults: list[_Fault] = []
+        self._holds: list[tuple[re.Pattern[str], asyncio.Event, asyncio.Event]] = []
+        self._ids = itertools.count(1000)
+        self.app = web.Application(middlewares=[self._record])
+        self._routes()
+
+    # -- set-up helpers ------------------------------------------------------------------
+
+    def add_file(self, repo: str, ref: str, path: str, text: str) -> None:
+        self.contents[(repo, ref, path)] = text
+
+    def add_pull(self, repo: str, number: int, files: list[dict[str, Any]]) -> PullRequest:
+        pull = self.pulls.setdefault((repo, number), PullRequest())
+        pull.files = [self._pull_file(file) for file in files]
+        return pull
+
+    def fail(
+        self,
+        method: str,
+        path_pattern: str,
+        status: int,
+        *,
+        headers: dict[str, str] | None = None,
+        body: Any = None,
+        times: int = 1,
+    ) -> None:
+        message = {"message": f"fake {status}"} if body is None else body
+        self._faults.append(
+            _Fault(method, re.compile(path_pattern), status, headers or {}, message, times)
+        )
+
+    def stall(self, method: str, path_pattern: str, *, times: int = 1) -> None:
+        self._faults.append(_Fault(method, re.compile(path_pattern), None, {}, None, times))
+
+    def hold(self, path_pattern: str) -> tuple[asyncio.Event, asyncio.Event]:
+        """Calls matching the pattern wait for ``release``; ``arrived`` is set when one does."""
+        arrived, release = asyncio.Event(), asyncio.Event()
+        self._holds.append((re.compile(path_pattern), arrived, release))
+        return arrived, release
+
+    # -- what tests read -----------------------------------------------------------------
+
+    def count(self) -> Counter[str]:
+        return Counter(call.operation for call in self.calls)
+
+    def reviews(self, repo: str, number: int) -> list[dict[str, Any]]:
+        return self.pulls[(repo, number)].reviews if (repo, number) in self.pulls else []
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    @staticmethod
+    def _pull_file(file: dict[str, Any]) -> dict[str, Any]:
+        item = example("GET /repos/{owner}/{repo}/pulls/{pull_number}/files", "200")[0]
+        item.update(file)
+        if "patch" in file and file["patch"] is None:
+            del item["patch"]
+        return item
+
+    def _routes(self) -> None:
+        repo = "/repos/{owner}/{repo}"
+        add = self.app.router.add_route
+        add("POST", "/app/installations/{installation_id}/access_tokens", self._access_token)
+        add("GET", repo + "/pulls/{pull_number}/files", self._pull_files)
+        add("GET", repo + "/pulls/{pull_number}/comments", self._pull_comments)
+        add("GET", repo + "/pulls/{pull_number}/reviews", self._pull_reviews)
+        add("POST", repo + "/pulls/{pull_number}/reviews", self._create_review)
+        add("GET", repo + "/contents/{path:.+}", self._get_content)
+        add("POST", repo + "/check-runs", self._create_check_run)
+        add("PATCH", repo + "/check-runs/{check_run_id}", self._update_check_run)
+        add("GET", repo + "/compare/{basehead}", self._compare)
+
+    @web.middleware
+    async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        route = request.match_info.route.resource
+        template = route.canonical if route is not None else request.path
+        template = template.replace("{path:.+}", "{path}")
+        operation = f"{request.method} {template}"
+        raw = await request.read()
+        body = json.loads(raw) if raw else None
+        call = Call(operation, request.method, request.path, dict(request.query), body)
+        self.calls.append(call)
+        response = await self._respond(request, handler, call)
+        call.status = response.status
+        return response
+
+    async def _respond(self, request: web.Request, handler: Any, call: Call) -> web.StreamResponse:
+        for pattern, arrived, release in self._holds:
+            if pattern.search(request.path):
+                arrived.set()
+                await release.wait()
+        for fault in self._faults:
+            if (
+                fault.times
+                and fault.method == request.method
+                and fault.pattern.search(request.path)
+            ):
+                fault.times -= 1
+                if fault.status is None:
+                    await asyncio.Event().wait()  # never answers; the client times out
+                return web.json_response(fault.body, status=fault.status, headers=fault.headers)
+        if call.operation not in REST:
+            self.errors.append(f"unexpected call {call.operation}")
+            return web.json_response({"message": "Not Found"}, status=404)
+        errors = request_errors(call.operation, call.body)
+        if errors:
+            self.errors.extend(errors)
+            return web.json_response({"message": "Invalid request", "errors": errors}, status=422)
+        if "access_tokens" not in request.path and not self._authorized(request):
+            return web.json_response({"message": "Bad credentials"}, status=401)
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    def _authorized(self, request: web.Request) -> bool:
+        header = request.headers.get("Authorization", "")
+        if not header.startswith("token "):
+            self.errors.append(f"{request.method} {request.path} without an installation token")
+            return False
+        expires = self.tokens.get(header.removeprefix("token "))
+        return expires is not None and expires > datetime.now(UTC)
+
+    def _etagged(self, request: web.Request, data: Any) -> web.Response:
+        tag = '"' + hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest() + '"'
+        if request.headers.get("If-None-Match") == tag:
+            return web.Response(status=304, headers={"ETag": tag})
+        return web.json_response(data, headers={"ETag": tag})
+
+    # -- endpoints -------------------------------------------------------------------------
+
+    async def _access_token(self, request: web.Request) -> web.Response:
+        header = request.headers.get("Authorization", "")
+        try:
+            claims = jwt.decode(
+                header.partition(" ")[2] if header.lower().startswith("bearer ") else "",
+                self.public_key,
+                algorithms=["RS256"],
+            )
+        except jwt.PyJWTError as exc:
+            self.errors.append(f"bad app JWT: {exc}")
+            return web.json_response(
+                {"message": "A JSON web token could not be decoded"}, status=401
+            )
+        if str(claims.get("iss")) != self.app_id:
+            return web.json_response({"message": "Integration not found"}, status=401)
+        token = f"ghs_fake{next(self._ids)}"
+        expires = datetime.now(UTC) + self.token_lifetime
+        self.tokens[token] = expires
+        data = example("POST /app/installations/{installation_id}/access_tokens", "201")
+        data.update(token=token, expires_at=expires.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        return web.json_response(data, status=201)
+
+    def _pull(self, request: web.Request) -> PullRequest | None:
+        info = request.match_info
+        return self.pulls.get((f"{info['owner']}/{info['repo']}", int(info["pull_number"])))
+
+    def _paged(self, request: web.Request, items: list[dict[str, Any]]) -> web.Response:
+        per_page = min(int(request.query.get("per_page", "30")), self.page_size)
+        page = int(request.query.get("page", "1"))
+        chunk = items[(page - 1) * per_page : page * per_page]
+        headers = {}
+        if page * per_page < len(items):
+            url = request.url.update_query(page=str(page + 1))
+            headers["Link"] = f'<{url}>; rel="next"'
+        return web.json_response(chunk, headers=headers)
+
+    async def _pull_files(self, request: web.Request) -> web.Response:
+        pull = self._pull(request)
+        if pull is None:
+            return web.json_response({"message": "Not Found"}, status=404)
+        return self._paged(request, pull.files)
+
+    async def _pull_comments(self, request: web.Request) -> web.Response:
+        pull = self._pull(request)
+        return self._paged(request, pull.comments if pull else [])
+
+    async def _pull_reviews(self, request: web.Request) -> web.Response:
+        pull = self._pull(request)
+        return self._paged(request, pull.reviews if pull else [])
+
+    async def _create_review(self, request: web.Request) -> web.Response:
+        info = request.match_info
+        repo, number = f"{info['owner']}/{info['repo']}", int(info["pull_number"])
+        pull = self.pulls.setdefault((repo, number), PullRequest())
+        body = await request.json()
+        hunks = {file["filename"]: _hunks(file.get("patch")) for file in pull.files}
+        for comment in body.get("comments", []):
+            problem = _anchor_problem(comment, hunks.get(comment["path"], []))
+            if problem:
+                return web.json_response(
+                    {"message": "Unprocessable Entity", "errors": [problem]}, status=422
+                )
+        if body.get("event") == "COMMENT" and not body.get("body"):
+            return web.json_response({"message": "body is required for COMMENT"}, status=422)
+        review = example("POST /repos/{owner}/{repo}/pulls/{pull_number}/reviews", "200")
+        review.update(
+            id=next(self._ids),
+            body=body.get("body", ""),
+            user=dict(BOT_USER),
+            commit_id=body.get("commit_id"),
+            state="COMMENTED",
+        )
+        review["_comments"] = body.get("comments", [])
+        pull.reviews.append(review)
+        for comment in body.get("comments", []):
+            pull.comments.append(
+                {
+                    "id": next(self._ids),
+                    "user": dict(BOT_USER),
+                    "pull_request_review_id": review["id"],
+                    **comment,
+                }
+            )
+        return web.json_response({k: v for k, v in review.items() if k != "_comments"})
+
+    async def _get_content(self, request: web.Request) -> web.Response:
+        info = request.match_info
+        repo, path = f"{info['owner']}/{info['repo']}", info["path"]
+        ref = request.query.get("ref", "HEAD")
+        text = self.contents.get((repo, ref, path))
+        if text is None:
+            return web.json_response({"message": "Not Found"}, status=404)
+        raw = text.encode("utf-8", "surrogateescape")
+        data = example(
+            "GET /repos/{owner}/{repo}/contents/{path}", "200", "response-if-content-is-a-file"
+        )
+        data.update(
+            name=path.rsplit("/", 1)[-1],
+            path=path,
+            size=len(raw),
+            sha=hashlib.sha1(raw).hexdigest(),
+            encoding="base64",
+            content=base64.encodebytes(raw).decode(),
+        )
+        if len(raw) > 1024 * 1024:
+            data.update(encoding="none", content="")
+        return self._etagged(request, data)
+
+    async def _create_check_run(self, request: web.Request) -> web.Response:
+        info = request.match_info
+        body = await request.json()
+        run = CheckRun(next(self._ids), f"{info['owner']}/{info['repo']}", body)
+        run.status = body.get("status", "queued")
+        self.check_runs[run.id] = run
+        data = example(
+            "POST /repos/{owner}/{repo}/check-runs", "201", "example-of-in-progress-conclusion"
+        )
+        data.update(id=run.id, head_sha=body["head_sha"], name=body["name"], status=run.status)
+        return web.json_response(data, status=201)
+
+    async def _update_check_run(self, request: web.Request) -> web.Response:
+        run = self.check_runs.get(int(request.match_info["check_run_id"]))
+        if run is None:
+            return web.json_response({"message": "Not Found"}, status=404)
+        body = await request.json()
+        run.updates.append(body)
+        output = body.get("output") or {}
+        run.annotations.extend(output.get("annotations", []))
+        run.output.update({k: v for k, v in output.items() if k != "annotations"})
+        run.status = body.get("status", run.status)
+        run.conclusion = body.get("conclusion", run.conclusion)
+        data = example("PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}", "200")
+        data.update(id=run.id, status=run.status, conclusion=run.conclusion)
+        return web.json_response(data)
+
+    async def _compare(self, request: web.Request) -> web.Response:
+        info = request.match_info
+        files = self.compares.get((f"{info['owner']}/{info['repo']}", info["basehead"]))
+        if files is None:
+            return web.json_response({"message": "Not Found"}, status=404)
+        data = example("GET /repos/{owner}/{repo}/compare/{basehead}", "200")
+        data["files"] = [self._pull_file(file) for file in files]
+        return web.json_response(data)
+
+
+_HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@", re.MULTILINE)
+
+
+def _hunks(patch: str | None) -> list[range]:
+    """Independent of the App's parser on purpose: the RIGHT-side lines of each hunk."""
+    result = []
+    for match in _HUNK.finditer(patch or ""):
+        start, count = int(match.group(1)), int(match.group(2) or 1)
+        result.append(range(start, start + count))
+    return result
+
+
+def _anchor_problem(comment: dict[str, Any], hunks: list[range]) -> str | None:
+    line = comment.get("line")
+    if line is None or comment.get("side", "RIGHT") != "RIGHT":
+        return "fake GitHub only accepts line/side RIGHT anchors"
+    start = comment.get("start_line", line)
+    if start == line and "start_line" in comment:
+        return "start line must precede the end line"
+    if start > line:
+        return "start line must precede the end line"
+    for hunk in hunks:
+        if line in hunk:
+            if start in hunk:
+                return None
+            return "Pull request review thread start line must be part of the same hunk as the line"
+    return "Pull request review thread line must be part of the diff"
