@@ -1,0 +1,194 @@
+"""Talking to GitHub: retries that help, give-ups that do not, tokens renewed in time."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from conftest import Bot
+from fake_github import REPO, FakeGitHub, pull_request_payload
+
+from bot.app.server import SERVICE
+
+FILES = "GET /repos/{owner}/{repo}/pulls/{pull_number}/files"
+TOKEN = "POST /app/installations/{installation_id}/access_tokens"
+
+
+def no_workflows(github: FakeGitHub) -> None:
+    github.add_pull(REPO, 2, [{"filename": "src/app.py", "status": "modified"}])
+
+
+def statuses(github: FakeGitHub, operation: str) -> list[int]:
+    return [call.status for call in github.calls if call.operation == operation]
+
+
+async def test_server_error_is_retried_with_backoff_until_it_succeeds(
+    bot: Bot, github: FakeGitHub
+) -> None:
+    no_workflows(github)
+    github.fail("GET", r"/pulls/2/files", 500, times=2)
+
+    await bot.deliver("pull_request", pull_request_payload())
+    await bot.settle()
+
+    assert statuses(github, FILES) == [500, 500, 200]
+    assert bot.waits == [1.0, 2.0]
+    assert bot.app[SERVICE].metrics.deliveries[("pull_request", "processed")] == 1
+
+
+async def test_secondary_rate_limit_waits_for_retry_after(bot: Bot, github: FakeGitHub) -> None:
+    no_workflows(github)
+    github.fail(
+        "GET",
+        r"/pulls/2/files",
+        403,
+        headers={"Retry-After": "7"},
+        body={"message": "You have exceeded a secondary rate limit."},
+    )
+
+    await bot.deliver("pull_request", pull_request_payload())
+    await bot.settle()
+
+    assert statuses(github, FILES) == [403, 200]
+    assert bot.waits == [7.0]
+
+
+async def test_exhausted_rate_limit_waits_until_the_reset(bot: Bot, github: FakeGitHub) -> None:
+    import time
+
+    no_workflows(github)
+    reset = int(time.time()) + 30
+    github.fail(
+        "GET",
+        r"/pulls/2/files",
+        403,
+        headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)},
+        body={"message": "API rate limit exceeded"},
+    )
+
+    await bot.deliver("pull_request", pull_request_payload())
+    await bot.settle()
+
+    assert statuses(github, FILES) == [403, 200]
+    [wait] = bot.waits
+    assert 25 <= wait <= 32
+
+
+async def test_rate_limit_reset_too_far_away_is_not_waited_for(
+    bot: Bot, github: FakeGitHub, caplog: pytest.LogCaptureFixture
+) -> None:
+    no_workflows(github)
+    github.fail("GET", r"/pulls/2/files", 429, headers={"Retry-After": "3600"})
+
+    with caplog.at_level(logging.WARNING):
+        await bot.deliver("pull_request", pull_request_payload(), delivery_id="d-limit")
+        await bot.settle()
+
+    assert statuses(github, FILES) == [429]
+    assert bot.waits == []
+    assert "d-limit" in caplog.text
+
+
+async def test_timeout_is_retried(bot: Bot, github: FakeGitHub) -> None:
+    no_workflows(github)
+    github.stall("GET", r"/pulls/2/files")
+
+    await bot.deliver("pull_request", pull_request_payload())
+    await bot.settle()
+
+    assert bot.waits == [1.0]
+    assert statuses(github, FILES)[-1] == 200
+
+
+async def test_github_down_for_every_attempt_drops_the_delivery_without_crashing(
+    bot: Bot, github: FakeGitHub
+) -> None:
+    no_workflows(github)
+    github.fail("GET", r"/pulls/2/files", 502, times=5)
+
+    response = await bot.deliver("pull_request", pull_request_payload())
+    await bot.settle()
+
+    assert response.status == 202
+    assert statuses(github, FILES) == [502] * 5
+    assert bot.app[SERVICE].metrics.deliveries[("pull_request", "github_error")] == 1
+    health = await bot.client.get("/healthz")
+    assert health.status == 200
+
+
+async def test_unfixable_client_error_is_logged_with_the_delivery_id_and_dropped(
+    bot: Bot, github: FakeGitHub, caplog: pytest.LogCaptureFixture
+) -> None:
+    github.fail("GET", r"/pulls/2/files", 404, body={"message": "Not Found"})
+
+    with caplog.at_level(logging.WARNING):
+        await bot.deliver("pull_request", pull_request_payload(), delivery_id="d-404")
+        await bot.settle()
+
+    assert statuses(github, FILES) == [404]
+    assert bot.waits == []
+    assert "d-404" in caplog.text and "404" in caplog.text
+
+
+async def test_token_close_to_expiry_is_renewed_before_use(bot: Bot, github: FakeGitHub) -> None:
+    no_workflows(github)
+    github.token_lifetime = timedelta(minutes=4)  # inside the five-minute renewal margin
+
+    await bot.deliver("pull_request", pull_request_payload())
+    await bot.deliver("pull_request", pull_request_payload("synchronize"))
+    await bot.settle()
+
+    assert github.count() == Counter({TOKEN: 2, FILES: 2})
+
+
+async def test_token_refused_as_expired_is_renewed_and_the_call_repeated(
+    bot: Bot, github: FakeGitHub
+) -> None:
+    no_workflows(github)
+    await bot.deliver("pull_request", pull_request_payload())
+    await bot.settle()
+    github.tokens.clear()  # GitHub no longer honours the cached token
+
+    await bot.deliver("pull_request", pull_request_payload("synchronize"))
+    await bot.settle()
+
+    assert statuses(github, FILES) == [200, 401, 200]
+    assert github.count()[TOKEN] == 2
+
+
+async def test_tokens_are_never_logged(
+    bot: Bot, github: FakeGitHub, caplog: pytest.LogCaptureFixture
+) -> None:
+    no_workflows(github)
+    github.fail("GET", r"/pulls/2/files", 500)
+
+    with caplog.at_level(logging.DEBUG):
+        await bot.deliver("pull_request", pull_request_payload())
+        await bot.settle()
+
+    assert github.tokens
+    for token in github.tokens:
+        assert token not in caplog.text
+    assert "test-webhook-secret" not in caplog.text
+
+
+async def test_unchanged_content_is_served_from_the_etag_cache(
+    bot: Bot, github: FakeGitHub
+) -> None:
+    from fake_github import HEAD_SHA, UNSAFE_WORKFLOW, added_patch
+
+    path = ".github/workflows/ci.yml"
+    github.add_file(REPO, HEAD_SHA, path, UNSAFE_WORKFLOW)
+    github.add_pull(
+        REPO, 2, [{"filename": path, "status": "added", "patch": added_patch(UNSAFE_WORKFLOW)}]
+    )
+
+    await bot.deliver("pull_request", pull_request_payload())
+    await bot.settle()
+    await bot.deliver("pull_request", pull_request_payload("reopened"))
+    await bot.settle()
+
+    contents = statuses(github, "GET /repos/{owner}/{repo}/contents/{path}")
+    assert contents.count(304) == 1  # the workflow; the absent config is a 404 each time
