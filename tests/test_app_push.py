@@ -95,15 +95,17 @@ async def test_action_definitions_anywhere_are_checked(bot: Bot, github: FakeGit
 async def test_more_than_fifty_annotations_are_sent_fifty_per_request(
     bot: Bot, github: FakeGitHub
 ) -> None:
-    github.add_file(REPO, AFTER, WORKFLOW, many_jobs_workflow(120))
+    paths = [f".github/workflows/ci{n}.yml" for n in range(3)]
+    for path in paths:
+        github.add_file(REPO, AFTER, path, many_jobs_workflow(20))
 
-    await bot.deliver("push", push_payload(added=[WORKFLOW]))
+    await bot.deliver("push", push_payload(added=paths))
     await bot.settle()
 
     [run] = github.check_runs.values()
-    assert len(run.annotations) == 120
-    assert [len(u.get("output", {}).get("annotations", [])) for u in run.updates] == [50, 50, 20]
-    assert [u.get("status") for u in run.updates] == [None, None, "completed"]
+    assert len(run.annotations) == 60
+    assert [len(u.get("output", {}).get("annotations", [])) for u in run.updates] == [50, 10]
+    assert [u.get("status") for u in run.updates] == [None, "completed"]
 
 
 async def test_push_and_check_suite_for_one_commit_make_one_check_run(

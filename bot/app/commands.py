@@ -56,14 +56,16 @@ def run_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    logging.getLogger("bot.app").info("starting on %s:%d (%r)", config.host, config.port, config)
+    log = logging.getLogger("bot.app")
+    log.info("starting with %r", config)
     # run_app stops listening on SIGTERM/SIGINT, then on_shutdown drains the queue.
     web.run_app(
         create_app(config),
         host=config.host,
         port=config.port,
         shutdown_timeout=config.drain_seconds + 5,
-        print=None,
+        # run_app announces the address once the socket listens; tests wait for that line.
+        print=lambda message: log.info("%s", message.strip().strip("=").strip()),
     )
     return 0
 

@@ -1,0 +1,75 @@
+"""The server's configuration: read once from the environment, errors name the variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.app.config import AppConfig, ConfigurationError
+
+KEY = "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n"
+ENV = {"GITHUB_APP_ID": "123", "GITHUB_PRIVATE_KEY": KEY, "GITHUB_WEBHOOK_SECRET": "s3cret"}
+
+
+def test_defaults_fill_what_is_not_set() -> None:
+    config = AppConfig.from_env(ENV)
+
+    assert (config.api_url, config.port, config.host, config.log_level) == (
+        "https://api.github.com",
+        8080,
+        "0.0.0.0",
+        "INFO",
+    )
+
+
+@pytest.mark.parametrize("name", ["GITHUB_APP_ID", "GITHUB_WEBHOOK_SECRET", "GITHUB_PRIVATE_KEY"])
+def test_missing_variable_is_named(name: str) -> None:
+    env = {key: value for key, value in ENV.items() if key != name}
+
+    with pytest.raises(ConfigurationError, match=name):
+        AppConfig.from_env(env)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("PORT", "http"), ("PORT", "70000"), ("GITHUB_APP_ID", "my-app"), ("LOG_LEVEL", "LOUD")],
+)
+def test_malformed_variable_is_named(name: str, value: str) -> None:
+    with pytest.raises(ConfigurationError, match=name):
+        AppConfig.from_env({**ENV, name: value})
+
+
+def test_private_key_with_escaped_newlines_is_unescaped() -> None:
+    config = AppConfig.from_env({**ENV, "GITHUB_PRIVATE_KEY": KEY.replace("\n", "\\n")})
+
+    assert config.private_key == KEY
+
+
+def test_private_key_can_come_from_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "app.pem"
+    path.write_text(KEY)
+    env = {key: value for key, value in ENV.items() if key != "GITHUB_PRIVATE_KEY"}
+
+    config = AppConfig.from_env({**env, "GITHUB_PRIVATE_KEY_PATH": str(path)})
+
+    assert config.private_key == KEY
+
+
+def test_private_key_that_is_not_pem_is_refused_without_echoing_it() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        AppConfig.from_env({**ENV, "GITHUB_PRIVATE_KEY": "hunter2"})
+
+    assert "GITHUB_PRIVATE_KEY" in str(caught.value) and "hunter2" not in str(caught.value)
+
+
+def test_repr_leaves_out_the_key_and_the_secret() -> None:
+    text = repr(AppConfig.from_env(ENV))
+
+    assert "s3cret" not in text and "MIIB" not in text
+
+
+def test_enterprise_api_url_is_kept_without_trailing_slash() -> None:
+    config = AppConfig.from_env({**ENV, "GITHUB_API_URL": "https://ghe.example.com/api/v3/"})
+
+    assert config.api_url == "https://ghe.example.com/api/v3"
