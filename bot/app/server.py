@@ -91,6 +91,7 @@ class WebhookService:
         self.accepting = True
         self.github: GitHubApp | None = None
         self.workers: list[asyncio.Task[None]] = []
+        self.busy = 0
         metrics.queue_depth = self.queue.qsize
 
     def _refuse(self, status: int, reason: str, event: str = "unknown") -> web.Response:
@@ -141,9 +142,11 @@ class WebhookService:
     async def work(self) -> None:
         while True:
             job = await self.queue.get()
+            self.busy += 1
             try:
                 await self.process(job)
             finally:
+                self.busy -= 1
                 self.queue.task_done()
 
     async def process(self, job: Job) -> None:
@@ -201,14 +204,19 @@ class WebhookService:
     async def drain(self, _app: web.Application) -> None:
         """On shutdown: refuse new deliveries, let accepted ones finish within the bound."""
         self.accepting = False
-        pending = self.queue.qsize() + sum(1 for w in self.workers if not w.done())
-        log.info("draining: waiting up to %.0fs for accepted deliveries", self.config.drain_seconds)
+        log.info(
+            "draining: waiting up to %.0fs for %d accepted deliveries (%d in progress)",
+            self.config.drain_seconds,
+            self.queue.qsize() + self.busy,
+            self.busy,
+        )
         try:
             await asyncio.wait_for(self.queue.join(), self.config.drain_seconds)
         except TimeoutError:
-            log.warning("drain timed out with %d deliveries unfinished", self.queue.qsize())
+            unfinished = self.queue.qsize() + self.busy
+            log.warning("drain timed out with %d deliveries unfinished", unfinished)
         else:
-            log.info("drained (%d workers were busy or queued)", pending)
+            log.info("drained")
 
 
 SERVICE = web.AppKey("wheelwatch_service", WebhookService)
