@@ -83,7 +83,7 @@ def analyse(text: str, *, config: Config | None = None, as_of: date | None = Non
     except DocumentError as exc:
         return Analysis(error=FileError(exc.message, exc.line, exc.column))
     except NotAWorkflow as exc:
-        return Analysis(error=FileError(str(exc), 1, 1))
+        return Analysis(error=FileError(str(exc), exc.line, exc.column))
     from bot.engine.fixes import build_fix  # fixes re-run detection: import late
 
     findings = []

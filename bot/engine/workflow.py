@@ -16,7 +16,10 @@ Row = dict[str, Value]
 
 
 class NotAWorkflow(ValueError):
-    pass
+    def __init__(self, message: str, line: int = 1, column: int = 1) -> None:
+        super().__init__(message)
+        self.line = line
+        self.column = column
 
 
 @dataclass
@@ -69,7 +72,7 @@ def load_workflow(root: YValue | None, lines: list[str]) -> Workflow:
     if root is None:
         return Workflow([], None)
     if not isinstance(root, YMap):
-        raise NotAWorkflow("not a workflow: the document is not a mapping")
+        raise NotAWorkflow("not a workflow: the document is not a mapping", root.line, root.column)
     runs = root.mapping("runs")
     if runs is not None and root.get("jobs") is None:
         steps = runs.get("steps")
@@ -81,7 +84,8 @@ def load_workflow(root: YValue | None, lines: list[str]) -> Workflow:
     if jobs is None:
         return Workflow([], None)
     if not isinstance(jobs, YMap):
-        raise NotAWorkflow("'jobs' must be a mapping of job ids to jobs")
+        where = root.key_node("jobs") or jobs
+        raise NotAWorkflow("'jobs' must be a mapping of job ids to jobs", where.line, where.column)
     workflow_env = root.mapping("env")
     result: list[Job] = []
     for name, body in jobs.pairs:
