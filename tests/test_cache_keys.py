@@ -4,7 +4,6 @@ key or restore-keys do not name the exact Python build (caching-facts §4, §8.2
 from __future__ import annotations
 
 import pytest
-
 from support import check, rule_ids
 
 SETUP_316 = """\
@@ -80,8 +79,7 @@ def test_output_of_another_step_id_does_not_count() -> None:
 
 def test_key_with_a_python_vv_hash_step_is_safe() -> None:
     extra = (
-        "      - id: version\n"
-        '        run: echo "v=$(python -VV | sha256sum)" >> "$GITHUB_OUTPUT"\n'
+        '      - id: version\n        run: echo "v=$(python -VV | sha256sum)" >> "$GITHUB_OUTPUT"\n'
     )
     text = job(cache_step("pip-${{ steps.version.outputs.v }}"), extra_steps=extra)
     assert rule_ids(text) == []
@@ -147,10 +145,7 @@ def test_caches_of_other_things_are_not_flagged(path: str) -> None:
 
 
 def test_pip_cache_dir_step_output_is_a_pip_cache() -> None:
-    extra = (
-        "      - id: pip-cache\n"
-        '        run: echo "dir=$(pip cache dir)" >> "$GITHUB_OUTPUT"\n'
-    )
+    extra = '      - id: pip-cache\n        run: echo "dir=$(pip cache dir)" >> "$GITHUB_OUTPUT"\n'
     path = "${{ steps.pip-cache.outputs.dir }}"
     assert rule_ids(job(cache_step("pip-x", path=path), extra_steps=extra)) == ["WW001"]
 
@@ -176,14 +171,8 @@ DEADSNAKES_NIGHTLY = """\
 
 
 def test_deadsnakes_nightly_needs_python_vv_in_key() -> None:
-    version_only = (
-        "      - id: v\n"
-        '        run: echo "v=$(python -V)" >> "$GITHUB_OUTPUT"\n'
-    )
-    full = (
-        "      - id: v\n"
-        '        run: echo "v=$(python -VV)" >> "$GITHUB_OUTPUT"\n'
-    )
+    version_only = '      - id: v\n        run: echo "v=$(python -V)" >> "$GITHUB_OUTPUT"\n'
+    full = '      - id: v\n        run: echo "v=$(python -VV)" >> "$GITHUB_OUTPUT"\n'
     key = "pip-${{ steps.v.outputs.v }}"
     flagged = job(cache_step(key), setup=DEADSNAKES_NIGHTLY, extra_steps=version_only)
     assert rule_ids(flagged) == ["WW001"]

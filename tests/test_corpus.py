@@ -13,9 +13,9 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+from support import fix_problems
 
 from bot.engine import Analysis, analyse
-from support import fix_problems
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 CORPUS = SHARED / "corpus"

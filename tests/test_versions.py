@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from support import TODAY, rule_ids
 
 from bot.engine.versions import Candidate, Installer, Kind, ReleaseTable, classify, describe
-from support import TODAY, rule_ids
 
 RELEASES = ReleaseTable.shipped()
 
@@ -153,9 +153,7 @@ def test_empty_request_selects_nothing() -> None:
 
 def test_released_override_makes_a_minor_final() -> None:
     overridden = RELEASES.overridden({"3.16": date(2026, 11, 1)})
-    candidate = classify(
-        "3.16-dev", installer="setup-python", as_of=TODAY, releases=overridden
-    )
+    candidate = classify("3.16-dev", installer="setup-python", as_of=TODAY, releases=overridden)
     assert candidate is not None
     assert candidate.kind is Kind.STABLE
 
