@@ -138,6 +138,7 @@ def _versioned(
     in_value = find_expressions(node.value)
     if len(in_source) != len(in_value):
         return None
+    exact = token.removeprefix("${{").removesuffix("}}").strip()
     edits: list[TextEdit] = []
     offset = 0
     search_from = 0
@@ -147,6 +148,8 @@ def _versioned(
         if not stripped:
             continue
         ordinals = [i for i, e in enumerate(in_value) if line_start <= e.start < offset]
+        if any(exact in in_value[i].body for i in ordinals):
+            continue  # already keyed on the exact build: leave the line alone
         replaced = False
         for ordinal in ordinals:
             try:
