@@ -1,0 +1,243 @@
+"""Fixes: minimal edits that keep comments, quoting and indentation, verified before they
+are offered, and idempotent."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+from support import TODAY, check, fix_problems
+
+from bot.engine import Finding, Span, TextEdit, analyse, apply_edits, fix_all
+
+
+def fixed(workflow: str) -> str:
+    """The text after applying the one finding's fix, which must verify."""
+    text = textwrap.dedent(workflow)
+    (finding,) = check(text)
+    assert finding.fix is not None, finding
+    assert fix_problems(text, finding) == []
+    return apply_edits(text, finding.fix.edits)
+
+
+def only_finding(workflow: str) -> Finding:
+    (finding,) = check(workflow)
+    return finding
+
+
+MATRIX_WORKFLOW = """\
+    on: push
+    jobs:
+      test:
+        runs-on: ubuntu-latest
+        strategy:
+          matrix:
+            python: ["3.14", "3.16"]
+        steps:
+          - uses: actions/setup-python@v6  # keep me
+            with:
+              python-version: ${{ matrix.python }}
+              allow-prereleases: true
+          - uses: actions/cache@v5
+            with:
+              path: ~/.cache/pip
+              key: "pip-${{ runner.os }}-${{ matrix.python }}-${{ hashFiles('r.txt') }}"  # key
+              restore-keys: |
+                pip-${{ runner.os }}-${{ matrix.python }}-
+                pip-${{ runner.os }}-
+    """
+
+
+def test_fix_adds_an_id_and_replaces_the_requested_version_everywhere() -> None:
+    token = "${{ steps.setup-python.outputs.python-version }}"
+    assert fixed(MATRIX_WORKFLOW) == textwrap.dedent(MATRIX_WORKFLOW).replace(
+        "# keep me\n", "# keep me\n    id: setup-python\n".replace("    ", " " * 8, 1)
+    ).replace(
+        "pip-${{ runner.os }}-${{ matrix.python }}-$",
+        f"pip-${{{{ runner.os }}}}-{token}-$",
+    ).replace(
+        "            pip-${{ runner.os }}-${{ matrix.python }}-\n",
+        f"            pip-${{{{ runner.os }}}}-{token}-\n",
+    ).replace(
+        "            pip-${{ runner.os }}-\n",
+        f"            pip-${{{{ runner.os }}}}-{token}-\n",
+    )
+
+
+def test_fix_description_says_which_id_it_adds() -> None:
+    finding = only_finding(textwrap.dedent(MATRIX_WORKFLOW))
+    assert finding.fix is not None
+    assert finding.fix.description == (
+        "Key the cache on steps.setup-python.outputs.python-version, the exact build "
+        "(adds id: setup-python to the setup-python step)"
+    )
+
+
+def test_fix_keeps_comments_and_double_quotes() -> None:
+    result = fixed(MATRIX_WORKFLOW)
+    assert "  # keep me\n" in result
+    assert '}}"  # key\n' in result
+
+
+def test_fix_is_idempotent() -> None:
+    once, count = fix_all(textwrap.dedent(MATRIX_WORKFLOW), as_of=TODAY)
+    assert count == 1
+    assert analyse(once, as_of=TODAY).findings == ()
+    assert fix_all(once, as_of=TODAY) == (once, 0)
+
+
+def test_fix_uses_the_existing_step_id() -> None:
+    text = textwrap.dedent(MATRIX_WORKFLOW).replace("# keep me\n", "# keep me\n        id: py\n")
+    result = fixed(text)
+    assert "steps.py.outputs.python-version" in result
+    assert result.count("id:") == 1
+
+
+def test_fix_adds_a_free_id_when_setup_python_is_taken() -> None:
+    text = textwrap.dedent(MATRIX_WORKFLOW).replace(
+        "      - uses: actions/setup-python@v6",
+        "      - id: setup-python\n        run: echo hi\n      - uses: actions/setup-python@v6",
+    )
+    result = fixed(text)
+    assert "        id: python\n" in result
+    assert "steps.python.outputs.python-version" in result
+
+
+def unversioned(key_lines: str) -> str:
+    return (
+        "on: push\njobs:\n  test:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - uses: actions/setup-python@v6\n"
+        "        id: py\n"
+        "        with:\n"
+        "          python-version: 3.16-dev\n"
+        "      - uses: actions/cache@v5\n"
+        "        with:\n"
+        "          path: ~/.cache/pip\n" + key_lines
+    )
+
+
+TOKEN = "${{ steps.py.outputs.python-version }}"
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("          key: pip-x\n", f"          key: pip-x-{TOKEN}\n"),
+        ("          key: 'pip-x'\n", f"          key: 'pip-x-{TOKEN}'\n"),
+        ('          key: "pip-x"  # c\n', f'          key: "pip-x-{TOKEN}"  # c\n'),
+        (
+            "          key: pip-${{ hashFiles('r.txt') }}\n",
+            f"          key: pip-{TOKEN}-${{{{ hashFiles('r.txt') }}}}\n",
+        ),
+        (
+            "          key: >-\n            pip-\n            ${{ runner.os }}\n",
+            f"          key: >-\n            pip-\n            ${{{{ runner.os }}}}-{TOKEN}\n",
+        ),
+    ],
+    ids=["plain", "single", "double-with-comment", "before-hashfiles", "folded"],
+)
+def test_fix_puts_the_exact_version_into_every_key_style(key: str, expected: str) -> None:
+    assert fixed(unversioned(key)) == unversioned(expected)
+
+
+def test_fix_extends_each_restore_key_as_a_prefix() -> None:
+    key = f"          key: pip-{TOKEN}-x\n          restore-keys: |\n            pip-\n"
+    finding = only_finding(unversioned(key))
+    assert finding.rule_id == "WW002"
+    assert fixed(unversioned(key)) == unversioned(key.replace("    pip-\n", f"    pip-{TOKEN}-\n"))
+
+
+def test_fix_for_a_single_key_step_adds_the_id_after_uses() -> None:
+    text = (
+        "on: push\njobs:\n  test:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - uses: actions/setup-python@v6\n"
+        "        with: {python-version: 3.16-dev}\n"
+        "      - uses: actions/cache@v5\n"
+        "        with: {path: ~/.cache/pip, key: pip-x}\n"
+    )
+    finding = only_finding(text)
+    # A flow-style ``with`` cannot take a new line inside it; the id goes on the step.
+    if finding.fix is not None:
+        assert fix_problems(text, finding) == []
+
+
+def test_no_fix_when_the_setup_step_is_a_flow_mapping() -> None:
+    text = (
+        "on: push\njobs:\n  test:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - {uses: actions/setup-python@v6, with: {python-version: 3.16-dev}}\n"
+        "      - uses: actions/cache@v5\n"
+        "        with:\n          path: ~/.cache/pip\n          key: pip-x\n"
+    )
+    assert only_finding(text).fix is None
+
+
+def test_no_fix_when_two_setup_python_steps_install_the_prereleases() -> None:
+    text = (
+        "on: push\njobs:\n  test:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - uses: actions/setup-python@v6\n"
+        "        with:\n          python-version: 3.16-dev\n"
+        "      - uses: actions/setup-python@v6\n"
+        "        with:\n          python-version: 3.16t-dev\n"
+        "      - uses: actions/cache@v5\n"
+        "        with:\n          path: ~/.cache/pip\n          key: pip-x\n"
+    )
+    assert only_finding(text).fix is None
+
+
+def test_no_fix_when_the_prerelease_comes_from_uv() -> None:
+    text = (
+        "on: push\njobs:\n  test:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - run: uv python install 3.16\n"
+        "      - uses: actions/cache@v5\n"
+        "        with:\n          path: ~/.cache/uv\n          key: uv-x\n"
+    )
+    assert only_finding(text).fix is None
+
+
+def test_fix_edits_carry_spans_of_the_text_they_replace() -> None:
+    text = unversioned("          key: pip-x\n")
+    finding = only_finding(text)
+    assert finding.fix is not None
+    (edit,) = finding.fix.edits
+    assert (edit.span.line, edit.span.column) == (13, 21)
+    assert edit.start == edit.end == text.index("pip-x") + len("pip-x")
+
+
+def test_overlapping_edits_are_refused() -> None:
+    first = TextEdit(0, 4, "a", Span(1, 1, 1, 5))
+    second = TextEdit(2, 6, "b", Span(1, 3, 1, 7))
+    with pytest.raises(ValueError, match="overlapping"):
+        apply_edits("0123456789", [first, second])
+
+
+def test_two_insertions_at_one_point_are_applied_in_order() -> None:
+    first = TextEdit(2, 2, "a", Span(1, 3, 1, 3))
+    second = TextEdit(2, 2, "b", Span(1, 3, 1, 3))
+    assert apply_edits("0123", [first, second]) == "01ab23"
+
+
+def test_fix_all_fixes_two_caches_keyed_on_one_setup_step() -> None:
+    text = textwrap.dedent(
+        """\
+        on: push
+        jobs:
+          test:
+            runs-on: ubuntu-latest
+            steps:
+              - uses: actions/setup-python@v6
+                with:
+                  python-version: 3.16-dev
+              - uses: actions/cache@v5
+                with:
+                  path: ~/.cache/pip
+                  key: pip-x
+              - uses: actions/cache@v5
+                with:
+                  path: .venv
+                  key: venv-x
+        """
+    )
+    result, count = fix_all(text, as_of=TODAY)
+    assert count == 2
+    assert result.count("id: setup-python") == 1
+    assert analyse(result, as_of=TODAY).findings == ()
