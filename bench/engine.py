@@ -3,7 +3,8 @@
     python bench/engine.py [--runs N] [--json]
 
 Figures (medians over N runs; runs of the two tools are interleaved so both see the same noise):
-  a. in-process throughput of bot.engine.analyse, files/second (after one warm-up pass);
+  a. in-process throughput of bot.engine.analyse, files/second (the first pass, which pays for
+     lazy tables and caches, is shown apart; the median is over the passes after it);
   b. cold CLI wall time of `wheelwatch check --format json <corpus files>` (a fresh process);
   c. peak RSS of that process (ru_maxrss from wait4, so per child, not a running maximum);
   d. the same wall time and RSS for `zizmor --offline --format json <same files>`, the baseline;
@@ -88,8 +89,8 @@ def run_child(argv: Sequence[str]) -> tuple[float, int, int]:
     return float(wall), int(peak), int(code)
 
 
-def in_process_rate(files: list[Path], runs: int) -> tuple[float, float]:
-    """Median and first-pass files/second of bot.engine.analyse over the corpus."""
+def analyse_pass(files: list[Path]) -> Callable[[], float]:
+    """A function that runs bot.engine.analyse over the corpus once and returns files/second."""
     from bot.engine import Config, analyse
 
     texts = [path.read_text(encoding="utf-8") for path in files]
@@ -101,8 +102,7 @@ def in_process_rate(files: list[Path], runs: int) -> tuple[float, float]:
             analyse(text, config=config, as_of=today)
         return len(texts) / (time.perf_counter() - start)
 
-    first = one_pass()  # warm-up: lazy tables, regex caches
-    return statistics.median(one_pass() for _ in range(runs)), first
+    return one_pass
 
 
 def check_outputs(ww: list[str], zz: list[str] | None, files: list[str]) -> dict[str, object]:
@@ -133,20 +133,28 @@ def check_outputs(ww: list[str], zz: list[str] | None, files: list[str]) -> dict
     return info
 
 
-def median_runs(argvs: dict[str, list[str]], runs: int) -> dict[str, tuple[float, int]]:
-    """Interleave the commands run by run; return median (wall, peak RSS KiB) per name."""
+def median_runs(
+    argvs: dict[str, list[str]], in_process: Callable[[], float], runs: int
+) -> tuple[dict[str, tuple[float, int]], float, float]:
+    """Interleave the commands and an in-process pass, run by run, so that all figures share
+    the machine's noise. Return median (wall, peak RSS KiB) per name, and the median and
+    first-pass in-process files/second."""
     walls: dict[str, list[float]] = {name: [] for name in argvs}
     rss: dict[str, list[int]] = {name: [] for name in argvs}
     for argv in argvs.values():  # one untimed run each: page cache, pyc files
         run_child(argv)
+    first = in_process()  # also the warm-up of the in-process figure
+    rates = []
     for _ in range(runs):
         for name, argv in argvs.items():
             wall, peak, _code = run_child(argv)
             walls[name].append(wall)
             rss[name].append(peak)
-    return {
+        rates.append(in_process())
+    medians = {
         name: (statistics.median(walls[name]), int(statistics.median(rss[name]))) for name in argvs
     }
+    return medians, statistics.median(rates), first
 
 
 def table(rows: list[tuple[str, str, str, str]]) -> str:
@@ -188,8 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     if zz is not None:
         commands["zizmor"] = [*zz, "--offline", "--format", "json", *names]
-    measured = median_runs(commands, args.runs)
-    rate, first_rate = in_process_rate(files, args.runs)
+    measured, rate, first_rate = median_runs(commands, analyse_pass(files), args.runs)
 
     base_wall, base_rss = measured.get("zizmor", (None, None))
 
