@@ -1,0 +1,145 @@
+"""``# wheelwatch: ignore[...]`` comments and ``.github/wheelwatch.yml``."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from support import rule_ids
+
+from bot.engine import RULES, Config, ConfigError, parse_config
+from bot.engine.rules import render_markdown
+
+WORKFLOW = (
+    "on: push\njobs:\n  test:\n    runs-on: ubuntu-latest\n    steps:\n"
+    "      - uses: actions/setup-python@v6\n"
+    "        with:\n"
+    "          python-version: 3.16-dev\n"
+    "      - uses: actions/cache@v5{step_comment}\n"
+    "        with:\n"
+    "          path: ~/.cache/pip\n"
+    "          key: pip-x{key_comment}\n"
+)
+
+
+def workflow(step_comment: str = "", key_comment: str = "") -> str:
+    return WORKFLOW.format(step_comment=step_comment, key_comment=key_comment)
+
+
+def test_ignore_comment_suppresses_the_rule() -> None:
+    assert rule_ids(workflow(key_comment="  # wheelwatch: ignore[WW001]")) == []
+
+
+def test_ignore_comment_anywhere_in_the_step_suppresses_the_rule() -> None:
+    assert rule_ids(workflow(step_comment="  # wheelwatch: ignore[WW001]")) == []
+
+
+def test_ignore_comment_by_rule_name_suppresses_the_rule() -> None:
+    assert rule_ids(workflow(key_comment="  # wheelwatch: ignore[prerelease-cache-key]")) == []
+
+
+def test_bare_ignore_comment_suppresses_every_rule() -> None:
+    assert rule_ids(workflow(key_comment="  # wheelwatch: ignore")) == []
+
+
+def test_ignore_comment_for_another_rule_does_not_suppress() -> None:
+    assert rule_ids(workflow(key_comment="  # wheelwatch: ignore[WW002]")) == ["WW001"]
+
+
+def test_ignore_comment_on_another_step_does_not_suppress() -> None:
+    text = workflow().replace(
+        "actions/setup-python@v6\n", "actions/setup-python@v6  # wheelwatch: ignore[WW001]\n"
+    )
+    assert rule_ids(text) == ["WW001"]
+
+
+def test_ignore_comment_list_names_several_rules() -> None:
+    assert rule_ids(workflow(key_comment="  # wheelwatch: ignore[WW002, WW001]")) == []
+
+
+def test_disabled_rule_is_not_reported() -> None:
+    config = Config(disabled_rules=frozenset({"WW001"}))
+    assert rule_ids(workflow(), config=config) == []
+
+
+def test_released_override_makes_a_minor_final() -> None:
+    config = parse_config("released:\n  '3.16': 2026-11-01\n")
+    assert rule_ids(workflow(), config=config) == []
+
+
+def test_released_false_makes_a_final_minor_a_prerelease_again() -> None:
+    text = workflow().replace("3.16-dev", "3.15-dev")
+    assert rule_ids(text) == []
+    assert rule_ids(text, config=parse_config("released:\n  '3.15': false\n")) == ["WW001"]
+
+
+# --- parsing the configuration ------------------------------------------------------------
+
+
+def test_config_parses_every_setting() -> None:
+    config = parse_config(
+        "disable: [WW005]\n"
+        "ignore-paths: ['.github/workflows/nightly-*.yml']\n"
+        "released:\n  '3.16': 2027-10-05\n  '3.17': false\n"
+        "check-conclusion: failure\n"
+    )
+    assert config == Config(
+        disabled_rules=frozenset({"WW005"}),
+        ignore_paths=(".github/workflows/nightly-*.yml",),
+        released={"3.16": date(2027, 10, 5), "3.17": None},
+        check_conclusion="failure",
+    )
+    assert config.ignores_path(".github/workflows/nightly-3.16.yml")
+    assert not config.ignores_path(".github/workflows/ci.yml")
+
+
+def test_empty_config_is_the_default() -> None:
+    assert parse_config("") == Config()
+    assert parse_config("# nothing\n") == Config()
+
+
+def test_config_unknown_key_names_the_key() -> None:
+    with pytest.raises(ConfigError, match="unknown key 'disabled'"):
+        parse_config("disabled: [WW001]\n")
+
+
+def test_config_unknown_rule_is_an_error_when_rules_are_known() -> None:
+    known = frozenset(rule.id for rule in RULES)
+    with pytest.raises(ConfigError, match="WW999"):
+        parse_config("disable: [WW999]\n", known_rules=known)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("- a\n", "must be a mapping"),
+        ("disable: WW001\n", "'disable' must be a list of strings"),
+        ("ignore-paths: [1]\n", "'ignore-paths' must be a list of strings"),
+        ("released: [3.16]\n", "'released' must map"),
+        ("released:\n  '3': 2027-10-05\n", "not a minor version"),
+        ("released:\n  '3.16': soon\n", "'released.3.16' is not a date"),
+        ("released:\n  '3.16': 3\n", "'released.3.16' must be a date"),
+        ("check-conclusion: maybe\n", "'check-conclusion'"),
+        ("disable: [\n", "not valid YAML"),
+    ],
+)
+def test_config_errors_say_what_is_wrong(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_config(text)
+
+
+def test_rule_catalogue_has_stable_ids_and_names() -> None:
+    assert [(rule.id, rule.name) for rule in RULES] == [
+        ("WW001", "prerelease-cache-key"),
+        ("WW002", "prerelease-restore-key"),
+        ("WW003", "setup-python-unversioned-cache"),
+        ("WW004", "setup-uv-requested-version-key"),
+        ("WW005", "setup-uv-unversioned-cache"),
+        ("WW006", "setup-uv-before-python"),
+    ]
+
+
+def test_rules_documentation_is_generated_from_the_catalogue() -> None:
+    docs = Path(__file__).resolve().parents[1] / "docs" / "rules.md"
+    assert docs.read_text(encoding="utf-8") == render_markdown()
