@@ -33,7 +33,7 @@ from bot.engine.expressions import (
     render,
     to_string,
 )
-from bot.engine.findings import Analysis, FileError, Finding, Fix
+from bot.engine.findings import Analysis, FileError, Finding
 from bot.engine.interpreters import Install, Resolution, install_of
 from bot.engine.source import Source
 from bot.engine.versions import Candidate, ReleaseTable, describe
@@ -84,39 +84,40 @@ def analyse(text: str, *, config: Config | None = None, as_of: date | None = Non
         return Analysis(error=FileError(exc.message, exc.line, exc.column))
     except NotAWorkflow as exc:
         return Analysis(error=FileError(str(exc), exc.line, exc.column))
-    from bot.engine.fixes import build_fix  # fixes re-run detection: import late
+    from bot.engine.fixes import verified_fixes  # fixes re-run detection: import late
 
-    findings = []
-    identities = {issue.identity for issue in issues}
-    for issue in issues:
-        if issue.rule.id in config.disabled_rules:
-            continue
-        span = context.source.node_span(issue.node)
-        step_span = context.source.node_span(issue.step.node)
-        if context.source.suppressed(
-            issue.rule.id,
-            issue.rule.name,
-            min(span.line, step_span.line),
-            max(span.end_line, step_span.end_line),
-        ):
-            continue
-        fix: Fix | None = None
-        if issue.fixable:
-            fix = build_fix(issue, context, identities)
-        findings.append(
-            Finding(
-                rule_id=issue.rule.id,
-                rule_name=issue.rule.name,
-                job=issue.job.id,
-                message=_message(issue),
-                span=span,
-                fix=fix,
-                pythons=tuple(issue.pythons),
-                anchor=issue.anchor,
-            )
+    reported = [
+        issue
+        for issue in issues
+        if issue.rule.id not in config.disabled_rules and not _suppressed(issue, context)
+    ]
+    fixes = verified_fixes(reported, issues, context)
+    findings = [
+        Finding(
+            rule_id=issue.rule.id,
+            rule_name=issue.rule.name,
+            job=issue.job.id,
+            message=_message(issue),
+            span=context.source.node_span(issue.node),
+            fix=fixes.get(id(issue)),
+            pythons=tuple(issue.pythons),
+            anchor=issue.anchor,
         )
+        for issue in reported
+    ]
     findings.sort(key=lambda f: (f.span, f.rule_id))
     return Analysis(tuple(findings))
+
+
+def _suppressed(issue: Issue, context: Context) -> bool:
+    span = context.source.node_span(issue.node)
+    step = context.source.node_span(issue.step.node)
+    return context.source.suppressed(
+        issue.rule.id,
+        issue.rule.name,
+        min(span.line, step.line),
+        max(span.end_line, step.end_line),
+    )
 
 
 def _message(issue: Issue) -> str:
@@ -124,14 +125,30 @@ def _message(issue: Issue) -> str:
     return f"{issue.reason} Pythons that share it: {shared}."
 
 
-def detect(text: str, resolution: Resolution) -> tuple[list[Issue], Context]:
-    """Every issue in the text, unfiltered and without fixes. Raises on unusable input."""
+# Matrix rows times steps, over all jobs: bounds the time one file can take (about 1 s).
+MAX_WORK = 100_000
+
+
+def detect(
+    text: str, resolution: Resolution, jobs: set[str] | None = None
+) -> tuple[list[Issue], Context]:
+    """Every issue in the text (or in the named jobs), unfiltered and without fixes.
+
+    Raises ``DocumentError`` or ``NotAWorkflow`` on unusable input."""
     source = Source(text)
     workflow = load_workflow(parse_document(text), source.lines)
     context = Context(source, resolution)
+    selected = [job for job in workflow.jobs if jobs is None or job.id in jobs]
+    plans = [(job, _distinct_rows(job, context)) for job in selected]
+    work = sum(len(rows) * max(len(job.steps), 1) for job, rows in plans)
+    if work > MAX_WORK:
+        raise DocumentError(
+            f"workflow too large to analyse: {work:,} matrix rows x steps "
+            f"(the limit is {MAX_WORK:,})"
+        )
     found: dict[tuple[str, str, int, int], Issue] = {}
-    for job in workflow.jobs:
-        for issue in _job_issues(job, context):
+    for job, rows in plans:
+        for issue in _job_issues(job, rows, context):
             key = (issue.rule.id, job.id, issue.step.index, issue.node.start)
             if key in found:
                 found[key].add(issue.pythons)
@@ -182,8 +199,23 @@ def _runner_os(job: Job, evaluator: Evaluator) -> Value:
     return UNKNOWN
 
 
-def _job_issues(job: Job, context: Context) -> Iterator[Issue]:
-    rows: list[Row | None] = list(job.rows) if job.rows is not None else [None]
+def _distinct_rows(job: Job, context: Context) -> list[Row | None]:
+    """Matrix rows that differ in the values the job reads; a 4x64 matrix whose steps read
+    only ``matrix.python`` is analysed once per Python."""
+    if job.rows is None:
+        return [None]
+    text = context.source.text[job.node.start : job.node.end]
+    used = set(re.findall(r"matrix\.([A-Za-z_][\w-]*)", text))
+    if re.search(r"matrix\s*\[|matrix\s*\)|matrix\s*\}\}|matrix\.\*", text):
+        return list(job.rows)  # the whole matrix is read: keep every row
+    distinct: dict[str, Row] = {}
+    for row in job.rows:
+        projected = {key: value for key, value in row.items() if key in used}
+        distinct.setdefault(repr(sorted(projected.items())), projected)
+    return list(distinct.values())
+
+
+def _job_issues(job: Job, rows: list[Row | None], context: Context) -> Iterator[Issue]:
     for row in rows:
         matrix: Value = row if row is not None else UNKNOWN
         base: dict[str, Value] = {"matrix": matrix, "inputs": UNKNOWN}
@@ -205,12 +237,25 @@ class _Row:
     evaluators: dict[int, Evaluator]
     installs: list[Install]
     env: dict[str, Value]
+    by_id: dict[str, Step] = field(init=False)
+    # Run steps that write $GITHUB_ENV, which may export a version for later keys.
+    env_writers: list[Step] = field(init=False)
+    _prereleases: list[tuple[Install, Candidate]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.by_id = {}
+        for step in self.steps:
+            if step.id:
+                self.by_id.setdefault(step.id, step)
+        self.env_writers = [s for s in self.steps if s.run and "GITHUB_ENV" in s.run]
+        self._prereleases = [(i, c) for i in self.installs for c in i.candidates if c.prerelease]
 
     def prereleases(self) -> list[tuple[Install, Candidate]]:
-        return [(i, c) for i in self.installs for c in i.candidates if c.prerelease]
+        return self._prereleases
 
-    def before(self, step: Step) -> list[Step]:
-        return [s for s in self.steps if s.index < step.index]
+    def earlier(self, step_id: str, than: Step) -> Step | None:
+        step = self.by_id.get(step_id)
+        return step if step is not None and step.index < than.index else None
 
 
 def _row_issues(
@@ -298,7 +343,6 @@ _FULL_VERSION_SCRIPT = re.compile(r"python[\d.]*\s+-VV|sys\.version(?!_info)")
 
 def covers(key: str, install: Install, candidate: Candidate, cache: Step, row: _Row) -> bool:
     """Does this key (or restore-key prefix) name the exact build of ``candidate``?"""
-    earlier = {s.id: s for s in row.before(cache) if s.id}
     for expression in find_expressions(key):
         try:
             refs = list(references(parse(expression.body)))
@@ -307,7 +351,7 @@ def covers(key: str, install: Install, candidate: Candidate, cache: Step, row: _
         for ref in refs:
             parts = ref.split(".")
             if parts[0] == "steps" and len(parts) >= 4 and parts[2] == "outputs":
-                producer = earlier.get(parts[1])
+                producer = row.earlier(parts[1], cache)
                 if producer is None:
                     continue
                 if (
@@ -330,11 +374,11 @@ def covers(key: str, install: Install, candidate: Candidate, cache: Step, row: _
                     ):
                         return True
                 elif any(
-                    s.run
+                    s.index < cache.index
                     and parts[1] in s.run
-                    and "GITHUB_ENV" in s.run
                     and _reveals_version(s.run, candidate)
-                    for s in row.before(cache)
+                    for s in row.env_writers
+                    if s.run
                 ):
                     return True
     if candidate.exact:

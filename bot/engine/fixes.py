@@ -16,22 +16,62 @@ from bot.engine.workflow import NotAWorkflow, Step
 Identity = tuple[str, str, str]
 
 
-def build_fix(issue: Issue, context: Context, identities: set[Identity]) -> Fix | None:
-    fix = _propose(issue, context)
-    if fix is None or not fix.edits:
-        return None
-    return fix if _verified(fix, issue, context, identities) else None
+# Rounds of proof per file; a job with more fixable issues than this offers no more fixes
+# (it bounds the time: each round parses the file once).
+MAX_PROOF_ROUNDS = 32
 
 
-def _verified(fix: Fix, issue: Issue, context: Context, identities: set[Identity]) -> bool:
+def verified_fixes(reported: list[Issue], issues: list[Issue], context: Context) -> dict[int, Fix]:
+    """Fixes for the reported issues that re-analysis proves, keyed by ``id(issue)``.
+
+    A fix is proven when, applied, the file parses, its issue is gone and its job has no
+    new issue. Edits stay inside the issue's job and a job's issues depend on that job
+    alone, so one fix per job can be proven in the same pass: the file is parsed once per
+    round, not once per fix.
+    """
+    pending: dict[str, list[tuple[Issue, Fix]]] = {}
+    for issue in reported:
+        if not issue.fixable:
+            continue
+        fix = _propose(issue, context)
+        if fix is not None and fix.edits:
+            pending.setdefault(issue.job.id, []).append((issue, fix))
+    before: dict[str, set[Identity]] = {}
+    for issue in issues:
+        before.setdefault(issue.job.id, set()).add(issue.identity)
+    proven: dict[int, Fix] = {}
+    for _ in range(MAX_PROOF_ROUNDS):
+        if not pending:
+            break
+        batch = [queue.pop(0) for queue in pending.values()]
+        pending = {job: queue for job, queue in pending.items() if queue}
+        passed = _prove(batch, context, before)
+        if passed is None:  # the batch as a whole did not parse: try each fix alone
+            for item in batch:
+                proven.update(_prove([item], context, before) or {})
+        else:
+            proven.update(passed)
+    return proven
+
+
+def _prove(
+    batch: list[tuple[Issue, Fix]], context: Context, before: dict[str, set[Identity]]
+) -> dict[int, Fix] | None:
+    edits = [edit for _, fix in batch for edit in fix.edits]
     try:
-        fixed = apply_edits(context.source.text, fix.edits)
-        after, _ = detect(fixed, context.resolution)
+        fixed = apply_edits(context.source.text, edits)
+        after, _ = detect(fixed, context.resolution, jobs={issue.job.id for issue, _ in batch})
     except (DocumentError, NotAWorkflow, ValueError):
-        return False
-    remaining = {i.identity for i in after}
-    # Step labels may change when an ``id:`` line is added; compare by rule and job too.
-    return issue.identity not in remaining and remaining <= identities - {issue.identity}
+        return None
+    remaining: dict[str, set[Identity]] = {}
+    for issue in after:
+        remaining.setdefault(issue.job.id, set()).add(issue.identity)
+    return {
+        id(issue): fix
+        for issue, fix in batch
+        if issue.identity not in remaining.get(issue.job.id, set())
+        and remaining.get(issue.job.id, set()) <= before[issue.job.id] - {issue.identity}
+    }
 
 
 def _propose(issue: Issue, context: Context) -> Fix | None:
@@ -148,6 +188,9 @@ def _versioned(
         if not stripped:
             continue
         ordinals = [i for i, e in enumerate(in_value) if line_start <= e.start < offset]
+        if ordinals:
+            # A later line without expressions is searched for after this one.
+            search_from = max(search_from, in_source[ordinals[-1]].end)
         if any(exact in in_value[i].body for i in ordinals):
             continue  # already keyed on the exact build: leave the line alone
         replaced = False
