@@ -42,7 +42,9 @@ class UsageError(Exception):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # The App's commands pull in aiohttp; ``check`` should not pay for that at start-up.
+    parser = _parser(with_app=not argv or argv[0] not in ("check",))
     args = parser.parse_args(argv)
     if not hasattr(args, "func"):
         parser.print_help(sys.stderr)
@@ -56,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(*, with_app: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wheelwatch",
         description="Find GitHub Actions caches that reuse Python wheels across pre-release "
@@ -95,7 +97,8 @@ def _parser() -> argparse.ArgumentParser:
     mode.add_argument("--diff", action="store_true", help="print the fixes as a unified diff")
     mode.add_argument("--fix", action="store_true", help="apply the fixes in place")
     check.set_defaults(func=_check)
-    _register_app_commands(commands)
+    if with_app:
+        _register_app_commands(commands)
     return parser
 
 

@@ -271,8 +271,11 @@ def _row_issues(
     installs: list[Install] = []
     for step in job.steps:
         step_env = step.node.mapping("env")
-        scoped = {**env, **_env([step_env], evaluator)} if step_env else env
-        step_evaluator = Evaluator({**base, "runner": runner, "env": scoped})
+        if step_env is None:
+            step_evaluator = evaluator
+        else:
+            scoped = {**env, **_env([step_env], evaluator)}
+            step_evaluator = Evaluator({**base, "runner": runner, "env": scoped})
         step_if = step.node.text("if")
         if step_if is not None and condition(step_if, step_evaluator) is False:
             continue

@@ -8,12 +8,16 @@ error rather than an exponential walk.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.resolver import VersionedResolver
+from ruamel.yaml.tag import Tag
 
 MAX_BYTES = 1024 * 1024
 # Nodes visited while expanding aliases; a real workflow has a few thousand.
@@ -43,7 +47,7 @@ class YScalar(YNode):
     tag: str
     style: str | None
 
-    @property
+    @functools.cached_property
     def text(self) -> str:
         """The value as GitHub Actions sees it (a YAML float 3.10 is the number 3.1)."""
         if self.tag.endswith(":float") and self.style is None:
@@ -169,11 +173,28 @@ def _where(node: Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
+class _QuickResolver(VersionedResolver):
+    """Skips YAML 1.2's regex battery for scalars that cannot be anything but a string:
+    most of a workflow is names, commands and expressions."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is ScalarNode and implicit[0] and value and value[0] not in _SPECIAL_START:
+            return _STR_TAG
+        return super().resolve(kind, value, implicit)
+
+
+_STR_TAG = Tag(suffix="tag:yaml.org,2002:str")
+# First characters of YAML 1.2 core-schema booleans, nulls, numbers and merge keys.
+_SPECIAL_START = frozenset("0123456789+-.~<nNtTfFyYoO")
+
+
 def _yaml() -> YAML:
     try:
-        return YAML(typ="safe", pure=False)
+        yaml = YAML(typ="safe", pure=False)
     except Exception:  # pragma: no cover - without ruamel.yaml.clib
-        return YAML(typ="safe", pure=True)
+        yaml = YAML(typ="safe", pure=True)
+    yaml.Resolver = _QuickResolver
+    return yaml
 
 
 _PARSER = _yaml()

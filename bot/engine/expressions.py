@@ -7,6 +7,7 @@ step outputs) evaluates to ``UNKNOWN``, and so does anything that depends on it,
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -43,7 +44,12 @@ class Expression:
     body: str
 
 
-def find_expressions(text: str) -> list[Expression]:
+@functools.lru_cache(maxsize=4096)
+def find_expressions(text: str) -> tuple[Expression, ...]:
+    return tuple(_find_expressions(text))
+
+
+def _find_expressions(text: str) -> list[Expression]:
     found: list[Expression] = []
     position = 0
     while True:
@@ -220,7 +226,9 @@ class _Parser:
                 return node
 
 
+@functools.lru_cache(maxsize=4096)
 def parse(text: str) -> Node:
+    """Parse an expression body; the result is immutable, so repeated bodies share it."""
     return _Parser(text).parse()
 
 

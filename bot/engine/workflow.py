@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass, field
 
@@ -28,11 +29,11 @@ class Step:
     node: YMap
     uses: ActionRef | None
 
-    @property
+    @functools.cached_property
     def id(self) -> str | None:
         return self.node.text("id")
 
-    @property
+    @functools.cached_property
     def inputs(self) -> YMap | None:
         return self.node.mapping("with")
 
@@ -40,11 +41,11 @@ class Step:
         inputs = self.inputs
         return inputs.scalar(name) if inputs else None
 
-    @property
+    @functools.cached_property
     def run(self) -> str | None:
         return self.node.text("run")
 
-    @property
+    @functools.cached_property
     def label(self) -> str:
         name = self.node.text("name")
         uses = self.node.text("uses")
