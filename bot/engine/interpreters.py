@@ -87,7 +87,13 @@ def install_of(step: Step, evaluator: Evaluator, resolution: Resolution) -> Inst
         return Install(step, "uv", candidates([requested], "uv", True))
     run = step.run
     if run and "uv" in run:
-        requests = uv_python_requests(_rendered(run, evaluator) or run)
+        script = _rendered(run, evaluator) or run
+        requests = uv_python_requests(script)
+        if not requests and _UV_COMMAND.search(" " + script):
+            # A uv command with no --python of its own takes UV_PYTHON from the environment.
+            env = evaluator.contexts.get("env")
+            default = env.get("UV_PYTHON") if isinstance(env, dict) else None
+            requests = [default] if isinstance(default, str) and default.strip() else []
         if requests:
             return Install(step, "uv", candidates(requests, "uv", True))
     return None
@@ -116,7 +122,7 @@ def uv_python_requests(script: str) -> list[str]:
             following = words[position + 1] if position + 1 < len(words) else ""
             if word in ("--python", "-p") and following:
                 requests.append(following)
-            elif word.startswith("--python="):
+            elif word.startswith(("--python=", "-p=")):
                 requests.append(word.split("=", 1)[1])
             elif word == "install" and position > 0 and words[position - 1] == "python":
                 requests.extend(w for w in words[position + 1 :] if not w.startswith("-"))
