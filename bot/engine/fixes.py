@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import date
 
 from bot.engine import rules
@@ -139,17 +140,61 @@ def _key_fix(issue: Issue, context: Context) -> Fix | None:
     requested = _request_paths(setup)
     key = issue.step.input("key")
     restore = issue.step.input("restore-keys")
-    for node, prefix in ((key, False), (restore, True)):
-        if node is None:
-            continue
-        new = _versioned(node, token, requested, prefix, context)
-        if new is None:
+    if key is None:
+        return None
+    key_edits = _versioned(key, token, requested, False, context)
+    if key_edits is None:
+        return None
+    edits.extend(key_edits)
+    if restore is not None:
+        restore_edits = _restore_from_key(restore, key, key_edits, token, context)
+        if restore_edits is None:
+            restore_edits = _versioned(restore, token, requested, True, context)
+        if restore_edits is None:
             return None
-        edits.extend(new)
+        edits.extend(restore_edits)
     description = f"Key the cache on steps.{step_id}.outputs.python-version, the exact build"
     if setup.id is None:
         description += f" (adds id: {step_id} to the setup-python step)"
     return Fix(description, tuple(edits))
+
+
+def _restore_from_key(
+    restore: YScalar, key: YScalar, key_edits: list[TextEdit], token: str, context: Context
+) -> list[TextEdit] | None:
+    """Restore-keys that are prefixes of the key become the fixed key's prefix up to and
+    including the version token, so they stay prefixes of it. ``None`` if a line is not a
+    prefix of the key, or the key is not written verbatim in the source."""
+    text = context.source.text
+    old_key = text[key.start : key.end]
+    if old_key != key.value:
+        return None  # quoted, folded or block key: work line by line instead
+    new_key = apply_edits(
+        old_key, [replace(e, start=e.start - key.start, end=e.end - key.start) for e in key_edits]
+    )
+    at = new_key.find(token)
+    if at < 0:
+        return None
+    cut = at + len(token)
+    if new_key[cut : cut + 1] in ("-", "_", "|", "."):
+        cut += 1
+    replacement = new_key[:cut]
+    raw = text[restore.start : restore.end]
+    edits: list[TextEdit] = []
+    search_from = 0
+    for line in restore.value.splitlines():
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if not key.value.startswith(stripped):
+            return None
+        located = raw.find(stripped, search_from)
+        if located < 0:
+            return None
+        search_from = located + len(stripped)
+        start = restore.start + located
+        edits.append(context.source.edit(start, start + len(stripped), replacement))
+    return edits
 
 
 def _request_paths(setup: Step) -> set[str]:
