@@ -241,3 +241,17 @@ def test_fix_all_fixes_two_caches_keyed_on_one_setup_step() -> None:
     assert count == 2
     assert result.count("id: setup-python") == 1
     assert analyse(result, as_of=TODAY).findings == ()
+
+
+def test_fix_extends_a_plain_restore_key_that_repeats_the_start_of_an_earlier_one() -> None:
+    key = (
+        f"          key: pip-{TOKEN}-x\n"
+        "          restore-keys: |\n"
+        "            pip-${{ hashFiles('r.txt') }}-\n"
+        "            pip-\n"
+    )
+    assert fixed(unversioned(key)) == unversioned(
+        key.replace("pip-${{ hashFiles", f"pip-{TOKEN}-${{{{ hashFiles").replace(
+            "    pip-\n", f"    pip-{TOKEN}-\n"
+        )
+    )
