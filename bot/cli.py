@@ -44,7 +44,7 @@ class UsageError(Exception):
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # The App's commands pull in aiohttp; ``check`` should not pay for that at start-up.
-    parser = _parser(with_app=not argv or argv[0] not in ("check",))
+    parser = _parser(with_app=not argv or argv[0] in ("serve", "replay", "-h", "--help"))
     args = parser.parse_args(argv)
     if not hasattr(args, "func"):
         parser.print_help(sys.stderr)
@@ -200,7 +200,10 @@ def _check(args: argparse.Namespace) -> int:
             reports.append(FileReport(path, read_error=problem))
             continue
         if args.fix or args.diff:
-            new_text, count = fix_all(text, config=config, as_of=as_of)
+            try:
+                new_text, count = fix_all(text, config=config, as_of=as_of)
+            except Exception:  # reported as an error by the analysis below
+                new_text, count = text, 0
             if new_text != text:
                 if args.diff:
                     diffs.append(_unified(path, text, new_text))
@@ -212,7 +215,12 @@ def _check(args: argparse.Namespace) -> int:
                         reports.append(FileReport(path, read_error=f"cannot write: {exc}"))
                         continue
                     fixed, fixed_files, text = fixed + count, fixed_files + 1, new_text
-        reports.append(FileReport(path, analyse(text, config=config, as_of=as_of)))
+        try:
+            analysis = analyse(text, config=config, as_of=as_of)
+        except Exception as exc:  # a bug must cost one file, not the whole run
+            reports.append(FileReport(path, read_error=f"internal error, please report: {exc!r}"))
+            continue
+        reports.append(FileReport(path, analysis))
     output = _RENDERERS[args.format](reports)
     sys.stdout.write(output)
     if diffs:

@@ -208,11 +208,14 @@ def parse_document(text: str) -> YValue | None:
         node = _PARSER.compose(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or exc.context or "invalid YAML"
+        parts = [part for part in (exc.context, exc.problem) if part]
+        problem = ", ".join(parts) or "invalid YAML"
         if mark is None:
             raise DocumentError(f"invalid YAML: {problem}") from None
         raise DocumentError(f"invalid YAML: {problem}", mark.line + 1, mark.column + 1) from None
-    except (YAMLError, RecursionError, ValueError) as exc:
+    except RecursionError:
+        raise DocumentError(f"nesting deeper than {MAX_DEPTH} levels") from None
+    except (YAMLError, ValueError) as exc:
         raise DocumentError(f"invalid YAML: {exc}") from None
     if node is None:
         return None

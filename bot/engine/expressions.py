@@ -226,9 +226,22 @@ class _Parser:
                 return node
 
 
+# GitHub caps an expression's nesting far lower; the cap keeps the parser off the stack limit.
+MAX_EXPRESSION_LENGTH = 4096
+MAX_NESTING = 64
+
+
 @functools.lru_cache(maxsize=4096)
 def parse(text: str) -> Node:
     """Parse an expression body; the result is immutable, so repeated bodies share it."""
+    if len(text) > MAX_EXPRESSION_LENGTH:
+        raise ExpressionError("expression too long")
+    depth = deepest = 0
+    for char in text:
+        depth += (char in "([") - (char in ")]")
+        deepest = max(deepest, depth)
+    if deepest > MAX_NESTING:
+        raise ExpressionError("expression nested too deeply")
     return _Parser(text).parse()
 
 
