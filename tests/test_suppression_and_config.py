@@ -6,7 +6,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from support import rule_ids
+from support import check, rule_ids
 
 from bot.engine import RULES, Config, ConfigError, parse_config
 from bot.engine.rules import render_markdown
@@ -143,3 +143,26 @@ def test_rule_catalogue_has_stable_ids_and_names() -> None:
 def test_rules_documentation_is_generated_from_the_catalogue() -> None:
     docs = Path(__file__).resolve().parents[1] / "docs" / "rules.md"
     assert docs.read_text(encoding="utf-8") == render_markdown()
+
+
+def test_ignore_comment_after_a_unicode_line_separator_still_matches_its_line() -> None:
+    workflow = (
+        "on: push\n# a\u2028\njobs:\n  test:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - uses: actions/setup-python@v6\n        with:\n"
+        '          python-version: "3.16-dev"\n'
+        "      - uses: actions/cache@v5\n        with:\n          path: ~/.cache/pip\n"
+        "          key: pip  # wheelwatch: ignore[WW001]\n"
+    )
+    assert rule_ids(workflow) == []
+
+
+def test_finding_line_counts_a_unicode_line_separator_as_the_parser_does() -> None:
+    workflow = (
+        "on: push\n# a\u2028\njobs:\n  test:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - uses: actions/setup-python@v6\n        with:\n"
+        '          python-version: "3.16-dev"\n'
+        "      - uses: actions/cache@v5\n        with:\n          path: ~/.cache/pip\n"
+        "          key: pip\n"
+    )
+    (finding,) = check(workflow)
+    assert (finding.span.line, finding.span.column) == (14, 16)

@@ -74,10 +74,22 @@ class Context:
     resolution: Resolution
 
 
-def analyse(text: str, *, config: Config | None = None, as_of: date | None = None) -> Analysis:
-    """Find the unsafe caches in one workflow or composite action, with verified fixes."""
+def analyse(
+    text: str,
+    *,
+    config: Config | None = None,
+    as_of: date | None = None,
+    releases: ReleaseTable | None = None,
+) -> Analysis:
+    """Find the unsafe caches in one workflow or composite action, with verified fixes.
+
+    ``releases`` replaces the shipped release table (a server may refresh it from
+    actions/python-versions' manifest with ``ReleaseTable.with_manifest``); the
+    configuration's ``released`` overrides apply on top of either.
+    """
     config = config or Config()
-    resolution = Resolution(as_of or date.today(), _SHIPPED_RELEASES.overridden(config.released))
+    table = (releases or _SHIPPED_RELEASES).overridden(config.released)
+    resolution = Resolution(as_of or date.today(), table)
     try:
         issues, context = detect(text, resolution)
     except DocumentError as exc:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from bot.engine.document import YNode
 from bot.engine.findings import Span, TextEdit
 
+_LINE_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")
 _IGNORE = re.compile(r"#\s*wheelwatch:\s*ignore(?:\[([^\]]*)\])?", re.I)
 
 
@@ -19,9 +20,11 @@ class Source:
     starts: list[int] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.lines = self.text.splitlines()
+        # Count lines as the YAML parser does (str.splitlines also breaks at \f and \v),
+        # so that ignore comments and pin comments sit on the parser's line numbers.
+        self.lines = _LINE_BREAK.split(self.text)
         self.starts = [0]
-        for match in re.finditer(r"\r\n|\n|\r", self.text):
+        for match in _LINE_BREAK.finditer(self.text):
             self.starts.append(match.end())
 
     def position(self, offset: int) -> tuple[int, int]:
