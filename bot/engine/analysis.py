@@ -24,12 +24,10 @@ from bot.engine.document import DocumentError, YMap, YNode, YScalar, parse_docum
 from bot.engine.expressions import (
     UNKNOWN,
     Evaluator,
-    ExpressionError,
     Value,
     condition,
     find_expressions,
-    parse,
-    references,
+    references_in,
     render,
     to_string,
 )
@@ -329,24 +327,19 @@ def _artefact(step: Step, row: _Row, path: str) -> Artefact | None:
     found = artefact_of_path(path)
     if found is not None:
         return found
-    for expression in find_expressions(path):
-        try:
-            refs = list(references(parse(expression.body)))
-        except ExpressionError:
-            continue
-        for ref in refs:
-            parts = ref.split(".")
-            if parts[0] == "steps" and len(parts) >= 2:
-                producer = next((s for s in row.steps if s.id == parts[1]), None)
-                if producer is not None and producer.run:
-                    found = artefact_of_script(producer.run)
-            elif parts[0] == "env" and len(parts) == 2:
-                value = row.env.get(parts[1])
-                found = artefact_of_path(parts[1]) or (
-                    artefact_of_path(value) if isinstance(value, str) else None
-                )
-            if found is not None:
-                return found
+    for ref in references_in(path):
+        parts = ref.split(".")
+        if parts[0] == "steps" and len(parts) >= 2:
+            producer = row.earlier(parts[1], step)
+            if producer is not None and producer.run:
+                found = artefact_of_script(producer.run)
+        elif parts[0] == "env" and len(parts) == 2:
+            value = row.env.get(parts[1])
+            found = artefact_of_path(parts[1]) or (
+                artefact_of_path(value) if isinstance(value, str) else None
+            )
+        if found is not None:
+            return found
     return None
 
 
@@ -358,44 +351,37 @@ _FULL_VERSION_SCRIPT = re.compile(r"python[\d.]*\s+-VV|sys\.version(?!_info)")
 
 def covers(key: str, install: Install, candidate: Candidate, cache: Step, row: _Row) -> bool:
     """Does this key (or restore-key prefix) name the exact build of ``candidate``?"""
-    for expression in find_expressions(key):
-        try:
-            refs = list(references(parse(expression.body)))
-        except ExpressionError:
-            continue
-        for ref in refs:
-            parts = ref.split(".")
-            if parts[0] == "steps" and len(parts) >= 4 and parts[2] == "outputs":
-                producer = row.earlier(parts[1], cache)
-                if producer is None:
-                    continue
+    for ref in references_in(key):
+        parts = ref.split(".")
+        if parts[0] == "steps" and len(parts) >= 4 and parts[2] == "outputs":
+            producer = row.earlier(parts[1], cache)
+            if producer is None:
+                continue
+            if (
+                producer is install.step
+                and install.installer == "setup-python"
+                and parts[3] == "python-version"
+                and candidate is install.candidates[-1]
+                and not candidate.nightly
+            ):
+                return True
+            if producer.run and _reveals_version(producer.run, candidate):
+                return True
+        elif parts[0] == "env" and len(parts) == 2:
+            if parts[1] == "pythonLocation":
                 if (
-                    producer is install.step
-                    and install.installer == "setup-python"
-                    and parts[3] == "python-version"
+                    install.sets_python_location
+                    and install.step.index < cache.index
                     and candidate is install.candidates[-1]
                     and not candidate.nightly
                 ):
                     return True
-                if producer.run and _reveals_version(producer.run, candidate):
-                    return True
-            elif parts[0] == "env" and len(parts) == 2:
-                if parts[1] == "pythonLocation":
-                    if (
-                        install.sets_python_location
-                        and install.step.index < cache.index
-                        and candidate is install.candidates[-1]
-                        and not candidate.nightly
-                    ):
-                        return True
-                elif any(
-                    s.index < cache.index
-                    and parts[1] in s.run
-                    and _reveals_version(s.run, candidate)
-                    for s in row.env_writers
-                    if s.run
-                ):
-                    return True
+            elif any(
+                s.index < cache.index and parts[1] in s.run and _reveals_version(s.run, candidate)
+                for s in row.env_writers
+                if s.run
+            ):
+                return True
     if candidate.exact:
         rendered = render(key, row.evaluators[cache.index], unknown="\0")
         return isinstance(rendered, str) and candidate.request in rendered

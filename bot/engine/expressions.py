@@ -270,6 +270,15 @@ def references(node: Node) -> Iterator[str]:
         yield from references(node.right)
 
 
+def references_in(text: str) -> Iterator[str]:
+    """Context paths read by every ``${{ }}`` in ``text``; unparseable ones are skipped."""
+    for expression in find_expressions(text):
+        try:
+            yield from references(parse(expression.body))
+        except ExpressionError:
+            continue
+
+
 def _path(node: Node) -> str | None:
     if isinstance(node, Name):
         return node.name

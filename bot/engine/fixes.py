@@ -10,7 +10,13 @@ from bot.engine import rules
 from bot.engine.analysis import Context, Issue, analyse, detect
 from bot.engine.config import Config
 from bot.engine.document import DocumentError, YScalar
-from bot.engine.expressions import ExpressionError, find_expressions, parse, references
+from bot.engine.expressions import (
+    ExpressionError,
+    find_expressions,
+    parse,
+    references,
+    references_in,
+)
 from bot.engine.findings import Fix, TextEdit, apply_edits
 from bot.engine.workflow import NotAWorkflow, Step
 
@@ -199,15 +205,7 @@ def _restore_from_key(
 
 def _request_paths(setup: Step) -> set[str]:
     node = setup.input("python-version")
-    paths: set[str] = set()
-    if node is None:
-        return paths
-    for expression in find_expressions(node.value):
-        try:
-            paths.update(references(parse(expression.body)))
-        except ExpressionError:
-            continue
-    return paths
+    return set(references_in(node.value)) if node is not None else set()
 
 
 def _versioned(
