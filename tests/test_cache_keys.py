@@ -133,6 +133,9 @@ def test_path_under_python_location_is_protected_by_the_cache_version() -> None:
         "venv",
         ".nox",
         "${{ env.PIP_CACHE_DIR }}",
+        "~/.cache",
+        "~/.cache/pdm",
+        "~/.local/share/hatch",
     ],
 )
 def test_python_artefact_paths_are_recognised(path: str) -> None:
@@ -157,6 +160,11 @@ def test_restore_and_save_sub_actions_are_checked(uses: str) -> None:
 
 def test_tox_cache_is_safe_for_alphas_because_tox_checks_the_version() -> None:
     assert rule_ids(job(cache_step("tox-x", path=".tox"))) == []
+
+
+def test_a_pip_cache_listed_beside_a_pre_commit_cache_decides_the_hazard() -> None:
+    path = "|\n            ~/.cache/pre-commit\n            ~/.cache/pip"
+    assert rule_ids(job(cache_step("k-x", path=path))) == ["WW001"]
 
 
 def test_pre_commit_cache_is_safe_for_alphas() -> None:

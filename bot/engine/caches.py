@@ -16,6 +16,8 @@ class Artefact(Enum):
     TOX = "tox environments"
     PRE_COMMIT = "pre-commit environments"
     SITE_PACKAGES = "site-packages"
+    PDM = "PDM cache"
+    HOME_CACHE = "cache directory (pip's and uv's caches live in it)"
 
     @property
     def checks_interpreter(self) -> bool:
@@ -39,6 +41,9 @@ _PATTERNS: list[tuple[Artefact, re.Pattern[str]]] = [
         re.compile(r"(^|[/\\~])\.?cache[/\\]uv\b|uv[/\\]cache\b|UV_CACHE_DIR|\.uv-cache", re.I),
     ),
     (Artefact.POETRY, re.compile(r"pypoetry|POETRY_CACHE_DIR", re.I)),
+    (Artefact.PDM, re.compile(r"(^|[/\\~])\.?cache[/\\]pdm\b|PDM_CACHE_DIR", re.I)),
+    (Artefact.VENV, re.compile(r"share[/\\]hatch\b|[/\\]hatch[/\\]env\b|pipx[/\\]venvs\b", re.I)),
+    (Artefact.HOME_CACHE, re.compile(r"^(~|\$HOME|\$\{\{\s*env\.HOME\s*\}\})[/\\]\.cache[/\\]?$")),
     (Artefact.PIPENV, re.compile(r"virtualenvs\b|WORKON_HOME", re.I)),
     (Artefact.NOX, re.compile(r"(^|[/\\\s])\.nox\b")),
     (Artefact.TOX, re.compile(r"(^|[/\\\s])\.tox\b")),
@@ -56,15 +61,19 @@ _DIR_COMMANDS: list[tuple[Artefact, re.Pattern[str]]] = [
 
 
 def artefact_of_path(path: str) -> Artefact | None:
-    """The kind of Python artefact a literal cache path holds, if any."""
+    """The kind of Python artefact a cache path (one per line) holds, if any; of several,
+    one that does not check its interpreter, since that one decides the hazard."""
+    found: list[Artefact] = []
     for line in path.splitlines():
         line = line.strip()
         if not line or line.startswith("!"):
             continue
         for artefact, pattern in _PATTERNS:
             if pattern.search(line):
-                return artefact
-    return None
+                found.append(artefact)
+                break
+    found.sort(key=lambda artefact: artefact.checks_interpreter)
+    return found[0] if found else None
 
 
 def artefact_of_script(script: str) -> Artefact | None:
