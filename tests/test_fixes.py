@@ -255,3 +255,56 @@ def test_fix_extends_a_plain_restore_key_that_repeats_the_start_of_an_earlier_on
             "    pip-\n", f"    pip-{TOKEN}-\n"
         )
     )
+
+
+SETUP_UV_FIRST = """\
+    on: push
+    jobs:
+      test:
+        runs-on: ubuntu-latest
+        steps:
+          - uses: actions/checkout@v5
+          - name: Install uv  # caches by default
+            uses: astral-sh/setup-uv@v7
+          - uses: actions/setup-python@v6
+            with:
+              python-version: "3.16"
+              allow-prereleases: true
+          - run: uv sync
+    """
+
+
+def test_fix_moves_setup_uv_below_the_setup_python_step() -> None:
+    assert fixed(SETUP_UV_FIRST) == textwrap.dedent(
+        """\
+        on: push
+        jobs:
+          test:
+            runs-on: ubuntu-latest
+            steps:
+              - uses: actions/checkout@v5
+              - uses: actions/setup-python@v6
+                with:
+                  python-version: "3.16"
+                  allow-prereleases: true
+              - name: Install uv  # caches by default
+                uses: astral-sh/setup-uv@v7
+              - run: uv sync
+        """
+    )
+
+
+def test_fix_moves_setup_uv_below_a_setup_python_step_that_ends_the_job() -> None:
+    text = textwrap.dedent(SETUP_UV_FIRST).replace("      - run: uv sync\n", "")
+    assert fixed(text).endswith(
+        "    - name: Install uv  # caches by default\n        uses: astral-sh/setup-uv@v7\n"
+    )
+
+
+def test_no_move_fix_when_uv_installs_the_prerelease_itself() -> None:
+    text = textwrap.dedent(SETUP_UV_FIRST).replace(
+        "      - run: uv sync\n", "      - run: uv python install 3.16\n"
+    )
+    findings = check(text)
+    assert [f.rule_id for f in findings] == ["WW006"]
+    assert findings[0].fix is None

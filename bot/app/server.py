@@ -5,15 +5,24 @@ as it is verified and queued (202), or refused: 401 for a missing or wrong signa
 (nothing else is done), 400 for a malformed request, 413 over the size limit, 503 when
 the queue is full or the server is shutting down (GitHub records a failed delivery that
 can be redelivered). A fixed pool of workers takes deliveries from the bounded queue.
+
+Refusals that need no reading are made first: under overload a 503 costs about what an
+HMAC check costs, so the answers that shed load do not starve the workers that drain it
+(bench/webhook_ack.py measured 247 accepted deliveries/s at 64 connections, against 1,822
+at one connection, while every 503 still parsed the whole body).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
+import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+import urllib.parse
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 
 import aiohttp
@@ -38,6 +47,45 @@ TOKENLESS_EVENTS = frozenset({"ping", "installation", "installation_repositories
 # Label values for metrics: anything else is counted as "other".
 KNOWN_EVENTS = frozenset({"pull_request", "push", "check_suite", "check_run", *TOKENLESS_EVENTS})
 MAX_HEADER_CHARS = 200
+# At most one "queue full" warning per this many seconds (a burst would flood the log).
+FULL_WARNING_INTERVAL = 10.0
+
+
+class Refused(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def parse_delivery(headers: Mapping[str, str], body: bytes, secret: bytes) -> sansio.Event:
+    """Verify ``X-Hub-Signature-256`` over the raw body, then decode it; raises Refused.
+
+    What ``gidgethub.sansio.Event.from_http`` does, minus what this server does not want:
+    SHA-1 signatures (``X-Hub-Signature``) are not accepted, and the content type is read
+    without building an ``email.message`` (a third of the cost of a 28 kB delivery).
+    """
+    signature = headers.get("X-Hub-Signature-256", "")
+    expected = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(signature.encode("utf-8", "surrogateescape"), expected.encode()):
+        raise Refused(401, "invalid signature")
+    media_type = headers.get("Content-Type", "").partition(";")[0].strip().lower()
+    try:
+        if media_type == "application/json":
+            data = json.loads(body.decode("utf-8"))
+        elif media_type == "application/x-www-form-urlencoded":
+            form = urllib.parse.parse_qs(body.decode("utf-8"), strict_parsing=True)
+            data = json.loads(form["payload"][0])
+        else:
+            raise Refused(400, "expected a JSON body")
+    except (ValueError, KeyError):
+        raise Refused(400, "expected a JSON body") from None
+    event = headers.get("X-GitHub-Event")
+    delivery_id = headers.get("X-GitHub-Delivery")
+    if event is None or delivery_id is None:
+        missing = "X-GitHub-Event" if event is None else "X-GitHub-Delivery"
+        raise Refused(400, f"missing header {missing!r}")
+    return sansio.Event(data, event=event, delivery_id=delivery_id)
 
 
 def default_github(
@@ -92,30 +140,45 @@ class WebhookService:
         self.github: GitHubApp | None = None
         self.workers: list[asyncio.Task[None]] = []
         self.busy = 0
+        self._secret = config.webhook_secret.encode()
+        self._full_since_warning = 0
+        self._full_warned_at = -FULL_WARNING_INTERVAL
         metrics.queue_depth = self.queue.qsize
 
     def _refuse(self, status: int, reason: str, event: str = "unknown") -> web.Response:
         self.metrics.delivery(event, f"refused_{status}")
         return web.json_response({"error": reason}, status=status)
 
+    def _refuse_busy(self, event: str) -> web.Response:
+        self._full_since_warning += 1
+        now = time.monotonic()
+        if now - self._full_warned_at >= FULL_WARNING_INTERVAL:
+            log.warning(
+                "queue full (%d waiting): refused %d deliveries with 503 since the last warning",
+                self.queue.qsize(),
+                self._full_since_warning,
+            )
+            self._full_warned_at, self._full_since_warning = now, 0
+        return self._refuse(503, "busy, redeliver later", event)
+
     async def handle_webhook(self, request: web.Request) -> web.Response:
         if not self.accepting:
             return self._refuse(503, "shutting down")
         if (request.content_length or 0) > self.config.max_body_bytes:
             return self._refuse(413, "body too large")
+        if self.queue.full():
+            # Before reading or verifying anything: shedding load must stay cheap.
+            header = request.headers.get("X-GitHub-Event", "")
+            return self._refuse_busy(header if header in KNOWN_EVENTS else "unknown")
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
             return self._refuse(413, "body too large")
         try:
-            event = sansio.Event.from_http(request.headers, body, secret=self.config.webhook_secret)
-        except gidgethub.ValidationFailure:
+            event = parse_delivery(request.headers, body, self._secret)
+        except Refused as refused:
             # Never say more to an unsigned caller, and do no work for it.
-            return self._refuse(401, "invalid signature")
-        except gidgethub.BadRequest:
-            return self._refuse(400, "expected a JSON body")
-        except KeyError as exc:
-            return self._refuse(400, f"missing header {exc}")
+            return self._refuse(refused.status, refused.reason)
         name = event.event if event.event in KNOWN_EVENTS else "other"
         if (
             not isinstance(event.data, dict)
@@ -130,9 +193,8 @@ class WebhookService:
         if not ROUTER.fetch(event):
             self.metrics.delivery(name, "ignored")
             return web.json_response({"status": "ignored"}, status=200)
-        if self.queue.full():
-            log.warning("queue full, refusing delivery %s", event.delivery_id)
-            return self._refuse(503, "busy, redeliver later", name)
+        if self.queue.full():  # it filled while this body was read
+            return self._refuse_busy(name)
         ticket = self.order.take(subject_of(event))
         self.queue.put_nowait(Job(event, ticket, time.monotonic()))
         self.seen[event.delivery_id] = True

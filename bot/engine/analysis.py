@@ -613,5 +613,10 @@ def _setup_uv_cache(
             f"runs ({where}), not on the Python this job installs later, so the pre-release "
             "builds share a uv cache keyed on another interpreter.",
             _describe(missed, context),
-            fixable=False,
+            sources={i.step.index for i, _ in missed},
+            # Moving setup-uv below the setup-python step that installs them fixes it.
+            fixable=all(
+                i.installer == "setup-python" and i.step.index > step.index and not c.nightly
+                for i, c in missed
+            ),
         )

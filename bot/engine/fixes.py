@@ -91,6 +91,8 @@ def _propose(issue: Issue, context: Context) -> Fix | None:
             "v2.3.4",
             "Use actions/setup-python@v2.3.4, whose pip key holds the Python version",
         )
+    if issue.rule is rules.SETUP_UV_BEFORE_PYTHON:
+        return _move_below_setup(issue, context)
     if issue.rule is rules.SETUP_UV_UNVERSIONED_CACHE:
         return _ref_fix(
             issue,
@@ -114,6 +116,54 @@ def _ref_fix(issue: Issue, context: Context, ref: str, description: str) -> Fix 
         return None
     start = uses.start + at + 1
     return Fix(description, (context.source.edit(start, start + old.end(), ref),))
+
+
+def _move_below_setup(issue: Issue, context: Context) -> Fix | None:
+    """Cut the setup-uv step and paste it after the setup-python step it should follow."""
+    if len(issue.sources) != 1:
+        return None
+    (index,) = issue.sources
+    steps = issue.job.steps
+    position = {step.index: n for n, step in enumerate(steps)}
+    if index not in position or issue.step.index not in position:
+        return None
+    moved = _step_lines(steps, position[issue.step.index], context)
+    target = _step_lines(steps, position[index], context)
+    if moved is None or target is None:
+        return None
+    text = context.source.text[moved[0] : moved[1]]
+    if not text.endswith(("\n", "\r")):
+        return None
+    setup = steps[position[index]]
+    return Fix(
+        f"Move this step below '{setup.label}', so that its cache key names that Python",
+        (
+            context.source.edit(moved[0], moved[1], ""),
+            context.source.edit(target[1], target[1], text),
+        ),
+    )
+
+
+def _step_lines(steps: list[Step], n: int, context: Context) -> tuple[int, int] | None:
+    """Offsets of the whole lines a block-sequence step occupies, up to the next step."""
+    step = steps[n]
+    if step.node.flow:
+        return None
+    source = context.source
+    start = source.starts[step.node.line - 1]
+    if not source.text[start : step.node.start].strip().startswith("-"):
+        return None  # not the first key on a ``- `` line
+    if n + 1 < len(steps):
+        following = steps[n + 1].node
+        end = source.starts[following.line - 1]
+        if not source.text[end : following.start].strip().startswith("-"):
+            return None
+    else:
+        line, _ = source.position(max(step.node.end - 1, step.node.start))
+        while line < len(source.starts) and not source.lines[line - 1].strip():
+            line -= 1
+        end = source.starts[line] if line < len(source.starts) else len(source.text)
+    return start, end
 
 
 # --- cache keys -------------------------------------------------------------------------
