@@ -10,7 +10,10 @@ ETags answer 304.
 
 Faults are scripted: ``fail(...)`` answers the next matching calls with an error,
 ``stall(...)`` never answers them (the client times out), ``hold(...)`` keeps them
-waiting until the returned event is set.
+waiting until the returned event is set. For soaks and benchmarks, ``latency`` delays every
+answer and ``chaos`` (a :class:`Chaos`) fails a random share of calls: 502s, stalls (the
+client times out) and secondary rate limits (403 with ``retry-after``). Every injected fault
+is answered *before* the call takes effect, as a gateway in front of GitHub would.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import copy
 import hashlib
 import itertools
 import json
+import random
 import re
 import textwrap
 from collections import Counter
@@ -186,6 +190,51 @@ class _Fault:
 
 
 @dataclass
+class Chaos:
+    """Random faults: each call draws once; rates are shares of all calls (seeded, repeatable)."""
+
+    server_errors: float = 0.0  # 502 Bad Gateway
+    timeouts: float = 0.0  # no answer for ``stall_seconds`` (the client should give up first)
+    rate_limits: float = 0.0  # 403 secondary rate limit with ``retry-after``
+    retry_after: str = "1"
+    stall_seconds: float = 10.0
+    seed: int = 0
+    injected: Counter[str] = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        self._random = random.Random(self.seed)
+
+    def draw(self) -> str | None:
+        roll = self._random.random()
+        for kind, rate in (
+            ("502", self.server_errors),
+            ("timeout", self.timeouts),
+            ("403", self.rate_limits),
+        ):
+            if roll < rate:
+                self.injected[kind] += 1
+                return kind
+            roll -= rate
+        return None
+
+    async def answer(self, kind: str) -> web.Response:
+        if kind == "502":
+            return web.json_response({"message": "Server Error"}, status=502)
+        if kind == "timeout":
+            await asyncio.sleep(self.stall_seconds)
+            return web.json_response({"message": "fake stall"}, status=504)
+        return web.json_response(
+            {
+                "message": "You have exceeded a secondary rate limit. Please wait a few "
+                "minutes before you try again.",
+                "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api",
+            },
+            status=403,
+            headers={"retry-after": self.retry_after},
+        )
+
+
+@dataclass
 class PullRequest:
     files: list[dict[str, Any]] = field(default_factory=list)
     comments: list[dict[str, Any]] = field(default_factory=list)
@@ -219,6 +268,8 @@ class FakeGitHub:
         self.page_size = 100
         self._faults: list[_Fault] = []
         self._holds: list[tuple[re.Pattern[str], asyncio.Event, asyncio.Event]] = []
+        self.latency = 0.0  # seconds added before every answer
+        self.chaos: Chaos | None = None
         self._ids = itertools.count(1000)
         self.app = web.Application(middlewares=[self._record])
         self._routes()
@@ -307,6 +358,12 @@ class FakeGitHub:
             if pattern.search(request.path):
                 arrived.set()
                 await release.wait()
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        if self.chaos is not None:
+            kind = self.chaos.draw()
+            if kind is not None:
+                return await self.chaos.answer(kind)
         for fault in self._faults:
             if (
                 fault.times

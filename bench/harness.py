@@ -1,0 +1,395 @@
+"""Processes the App benchmarks start: the fake GitHub, the App server, a baseline endpoint.
+
+    python bench/harness.py fake-github --prs N [--mix] [--latency S] [--faults]
+    python bench/harness.py serve [--sleep-scale X] [--timeout S]
+    python bench/harness.py baseline --port P
+
+Each runs in its own process on 127.0.0.1 and prints one ``READY ...`` line on stdout once it
+listens. ``bench/webhook_ack.py`` and ``bench/end_to_end.py`` start them through
+:class:`Child`; nothing here is a test.
+
+* ``fake-github`` is ``tests/fake_github.py`` (the tests' fake, same validation of request
+  bodies), set up with pull requests 1..N; with ``--mix`` PR n changes no workflow (n % 3 == 0),
+  adds a clean workflow (n % 3 == 1) or an unsafe one (n % 3 == 2); its head commit is
+  ``head_sha(n)``. A second port serves ``GET /stats``: calls by operation and by PR kind,
+  reviews and check runs per PR, injected faults, validation errors.
+* ``serve`` is the App (``create_app``) exactly as ``wheelwatch serve`` runs it, configured
+  from the same environment, except that its GitHub client's waits can be scaled down
+  (``--sleep-scale``: a backoff of 1 s or a ``retry-after: 1`` waits 1 s x scale) and its
+  request timeout set, so that fault runs stay bounded.
+* ``baseline`` only reads the body, checks ``X-Hub-Signature-256`` with ``hmac.compare_digest``
+  and answers 202: the least any webhook endpoint on aiohttp must do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+for entry in (REPO, REPO / "tests"):
+    if str(entry) not in sys.path:
+        sys.path.insert(0, str(entry))
+
+WORKFLOW = ".github/workflows/ci.yml"
+KINDS = ("none", "clean", "unsafe")
+
+
+def head_sha(number: int) -> str:
+    return f"{number:040x}"
+
+
+def kind_of(number: int, mix: bool) -> str:
+    return KINDS[number % 3] if mix else "none"
+
+
+def rsa_keys() -> tuple[str, str]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private, public
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def rss_kib(pid: int) -> dict[str, int]:
+    """VmRSS (now) and VmHWM (peak) of a process, in KiB."""
+    found = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            found[name] = int(value.split()[0])
+    return found
+
+
+class Child:
+    """A child process; waits until it is ready, stops it with SIGTERM.
+
+    Ready means a ``READY ...`` line on stdout (this harness's roles) or, with ``health``, that
+    URL answering 200 (``wheelwatch serve``, which prints nothing on stdout).
+    """
+
+    def __init__(
+        self,
+        args: Sequence[str],
+        *,
+        env: dict[str, str] | None = None,
+        log: Path,
+        health: str | None = None,
+        command: Sequence[str] | None = None,
+    ):
+        self.log_path = log
+        self._log = log.open("wb")
+        argv = [*command] if command else [sys.executable, str(Path(__file__).resolve()), *args]
+        self.process = subprocess.Popen(
+            argv,
+            stdout=subprocess.DEVNULL if health else subprocess.PIPE,
+            stderr=self._log,
+            env={**os.environ, **(env or {})},
+        )
+        self.ready: list[str] = []
+        if health is None:
+            assert self.process.stdout is not None
+            line = self.process.stdout.readline().decode()
+            if line.startswith("READY"):
+                self.ready = line.split()[1:]
+                return
+        elif wait_until(lambda: _answers(health) and True, 30, 0.05):
+            return
+        self.stop()
+        sys.exit(f"bench: {argv} did not start; see {log}")
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+        return self.process.returncode
+
+
+def parse_metrics(text: str) -> dict[str, Counter[str]]:
+    """The App's /metrics: deliveries by outcome and GitHub responses by status."""
+    outcomes: Counter[str] = Counter()
+    statuses: Counter[str] = Counter()
+    for line in text.splitlines():
+        match = re.match(
+            r'wheelwatch_deliveries_total\{event="[^"]*",outcome="([^"]+)"\} (\d+)', line
+        )
+        if match:
+            outcomes[match.group(1)] += int(match.group(2))
+        match = re.match(
+            r'wheelwatch_github_requests_total\{method="[^"]*",status="([^"]+)"\} (\d+)', line
+        )
+        if match:
+            statuses[match.group(1)] += int(match.group(2))
+    return {"outcomes": outcomes, "github": statuses}
+
+
+FINAL_OUTCOMES = frozenset(
+    {
+        "processed",
+        "superseded",
+        "skipped",
+        "malformed",
+        "github_error",
+        "github_unavailable",
+        "error",
+    }
+)
+
+
+def finished(outcomes: Counter[str]) -> int:
+    return sum(count for outcome, count in outcomes.items() if outcome in FINAL_OUTCOMES)
+
+
+# -- child: the fake GitHub ----------------------------------------------------------------
+
+
+def run_fake_github(args: argparse.Namespace) -> None:
+    from aiohttp import web
+    from fake_github import (
+        APP_ID,
+        SAFE_WORKFLOW,
+        UNSAFE_WORKFLOW,
+        Chaos,
+        FakeGitHub,
+        added_patch,
+    )
+    from fake_github import (
+        REPO as FAKE_REPO,
+    )
+
+    fake = FakeGitHub(app_id=APP_ID, public_key=Path(args.public_key).read_text())
+    fake.latency = args.latency
+    for number in range(1, args.prs + 1):
+        kind = kind_of(number, args.mix)
+        if kind == "none":
+            patch = "@@ -1 +1 @@\n-a\n+b"
+            files = [{"filename": "README.md", "status": "modified", "patch": patch}]
+        else:
+            text = SAFE_WORKFLOW if kind == "clean" else UNSAFE_WORKFLOW
+            fake.add_file(FAKE_REPO, head_sha(number), WORKFLOW, text)
+            files = [{"filename": WORKFLOW, "status": "added", "patch": added_patch(text)}]
+        fake.add_pull(FAKE_REPO, number, files)
+    if args.faults:
+        fake.chaos = Chaos(
+            server_errors=0.05,
+            timeouts=0.02,
+            rate_limits=0.01,
+            retry_after="1",
+            stall_seconds=args.stall,
+            seed=args.seed,
+        )
+
+    def pr_of_call(call: Any, run_pr: dict[int, int]) -> int | None:
+        match = re.search(r"/pulls/(\d+)/", call.path)
+        if match:
+            return int(match.group(1))
+        if "/contents/" in call.path:
+            ref = call.query.get("ref", "")
+            return int(ref, 16) if re.fullmatch(r"[0-9a-f]{40}", ref) else None
+        match = re.search(r"/check-runs/(\d+)", call.path)
+        if match:
+            return run_pr.get(int(match.group(1)))
+        if call.path.endswith("/check-runs") and isinstance(call.body, dict):
+            return int(str(call.body.get("head_sha", "0")), 16)
+        return None
+
+    async def stats(_request: web.Request) -> web.Response:
+        run_pr = {run.id: int(run.request["head_sha"], 16) for run in fake.check_runs.values()}
+        by_kind: dict[str, Counter[str]] = {kind: Counter() for kind in (*KINDS, "other")}
+        for call in fake.calls:
+            number = pr_of_call(call, run_pr)
+            kind = kind_of(number, args.mix) if number else "other"
+            by_kind[kind][call.operation] += 1
+        reviews = {str(n): len(pull.reviews) for (_, n), pull in fake.pulls.items()}
+        runs: dict[str, list[str]] = {}
+        for run in fake.check_runs.values():
+            runs.setdefault(str(run_pr[run.id]), []).append(f"{run.status}/{run.conclusion}")
+        return web.json_response(
+            {
+                "calls": len(fake.calls),
+                "by_operation": fake.count(),
+                "by_kind": by_kind,
+                "statuses": Counter(str(call.status) for call in fake.calls),
+                "reviews": reviews,
+                "check_runs": runs,
+                "injected": fake.chaos.injected if fake.chaos else {},
+                "errors": fake.errors[:20],
+                "error_count": len(fake.errors),
+            }
+        )
+
+    control = web.Application()
+    control.router.add_get("/stats", stats)
+
+    async def main() -> None:
+        runners = [web.AppRunner(fake.app, access_log=None), web.AppRunner(control)]
+        ports = []
+        for runner in runners:
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            ports.append(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+        print("READY", *ports, flush=True)
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.Event().wait()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
+
+
+# -- child: the App, with scaled waits -------------------------------------------------------
+
+
+def run_serve(args: argparse.Namespace) -> None:
+    import logging
+
+    import aiohttp
+    from aiohttp import web
+
+    from bot.app.config import AppConfig
+    from bot.app.github import GitHubApp, RetryPolicy
+    from bot.app.metrics import Metrics
+    from bot.app.server import create_app
+
+    config = AppConfig.from_env(os.environ)
+    logging.basicConfig(
+        level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    scale = args.sleep_scale
+
+    async def sleep(seconds: float) -> None:
+        await asyncio.sleep(seconds * scale)
+
+    def factory(session: aiohttp.ClientSession, config: AppConfig, metrics: Metrics) -> GitHubApp:
+        return GitHubApp(
+            session,
+            app_id=config.app_id,
+            private_key=config.private_key,
+            api_url=config.api_url,
+            metrics=metrics,
+            sleep=sleep,
+            policy=RetryPolicy(timeout=args.timeout),
+        )
+
+    web.run_app(
+        create_app(config, github_factory=factory),
+        host=config.host,
+        port=config.port,
+        shutdown_timeout=config.drain_seconds + 5,
+        print=lambda _message: print("READY", config.port, flush=True),
+    )
+
+
+# -- child: the baseline endpoint ------------------------------------------------------------
+
+
+def run_baseline(args: argparse.Namespace) -> None:
+    from aiohttp import web
+
+    secret = os.environ["GITHUB_WEBHOOK_SECRET"].encode()
+
+    async def webhook(request: web.Request) -> web.Response:
+        body = await request.read()
+        expected = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(request.headers.get("X-Hub-Signature-256", ""), expected):
+            return web.json_response({"error": "invalid signature"}, status=401)
+        return web.json_response({"status": "accepted"}, status=202)
+
+    app = web.Application()
+    app.router.add_post("/webhook", webhook)
+    web.run_app(
+        app,
+        host="127.0.0.1",
+        port=args.port,
+        access_log=None,
+        print=lambda _message: print("READY", args.port, flush=True),
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="role", required=True)
+    fake = sub.add_parser("fake-github")
+    fake.add_argument("--public-key", required=True)
+    fake.add_argument("--prs", type=int, default=2)
+    fake.add_argument("--mix", action="store_true")
+    fake.add_argument("--latency", type=float, default=0.0)
+    fake.add_argument("--faults", action="store_true")
+    fake.add_argument("--stall", type=float, default=2.0)
+    fake.add_argument("--seed", type=int, default=4)
+    serve = sub.add_parser("serve")
+    serve.add_argument("--sleep-scale", type=float, default=1.0)
+    serve.add_argument("--timeout", type=float, default=30.0)
+    baseline = sub.add_parser("baseline")
+    baseline.add_argument("--port", type=int, required=True)
+    args = parser.parse_args(argv)
+    {"fake-github": run_fake_github, "serve": run_serve, "baseline": run_baseline}[args.role](args)
+
+
+def get(url: str) -> Any:
+    """A tiny synchronous GET for the drivers' control calls (stats, metrics, health)."""
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=30) as response:
+        raw = response.read()
+    return json.loads(raw) if raw.startswith((b"{", b"[")) else raw.decode()
+
+
+def _answers(url: str) -> bool:
+    try:
+        get(url)
+    except OSError:
+        return False
+    return True
+
+
+def wait_until(predicate: Any, timeout: float, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()  # type: ignore[no-any-return]
+
+
+if __name__ == "__main__":
+    main()
