@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import difflib
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -234,6 +233,8 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _unified(path: str, before: str, after: str) -> str:
+    import difflib  # only --diff needs it
+
     lines = difflib.unified_diff(
         before.splitlines(keepends=True),
         after.splitlines(keepends=True),

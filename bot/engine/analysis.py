@@ -11,6 +11,7 @@ from datetime import date
 from bot.engine import rules
 from bot.engine.actions import (
     CACHE,
+    DEADSNAKES,
     PRE_COMMIT,
     SETUP_PYTHON,
     SETUP_UV,
@@ -148,7 +149,11 @@ def detect(
     source = Source(text)
     workflow = load_workflow(parse_document(text), source.lines)
     context = Context(source, resolution)
-    selected = [job for job in workflow.jobs if jobs is None or job.id in jobs]
+    selected = [
+        job
+        for job in workflow.jobs
+        if (jobs is None or job.id in jobs) and any(map(_may_cache, job.steps))
+    ]
     plans = [(job, _distinct_rows(job, context)) for job in selected]
     work = sum(len(rows) * max(len(job.steps), 1) for job, rows in plans)
     if work > MAX_WORK:
@@ -167,6 +172,30 @@ def detect(
             else:
                 found[key] = issue
     return list(found.values()), context
+
+
+def _may_cache(step: Step) -> bool:
+    """Could this step cache Python artefacts? Jobs without such a step are skipped."""
+    uses = step.uses
+    if uses is None:
+        return False
+    if uses.owner_repo == CACHE or uses.name in (PRE_COMMIT, SETUP_UV):
+        return True
+    return uses.name == SETUP_PYTHON and step.input("cache") is not None
+
+
+def _relevant_steps(job: Job) -> list[Step]:
+    """The steps whose effects the rules read: Python setups, caches, uv commands, and
+    steps whose outputs or exported variables a key or path may name. Only these are
+    simulated per matrix row."""
+    return [
+        step
+        for step in job.steps
+        if _may_cache(step)
+        or step.id is not None
+        or (step.uses is not None and step.uses.name in (SETUP_PYTHON, DEADSNAKES))
+        or (step.run is not None and ("uv" in step.run or "GITHUB_ENV" in step.run))
+    ]
 
 
 # --- per job and row --------------------------------------------------------------------
@@ -279,7 +308,7 @@ def _row_issues(
     steps: list[Step] = []
     evaluators: dict[int, Evaluator] = {}
     installs: list[Install] = []
-    for step in job.steps:
+    for step in _relevant_steps(job):
         step_env = step.node.mapping("env")
         if step_env is None:
             step_evaluator = evaluator

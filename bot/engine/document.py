@@ -8,7 +8,8 @@ error rather than an exponential walk.
 
 from __future__ import annotations
 
-import functools
+import contextlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,7 +34,7 @@ class DocumentError(ValueError):
         self.column = column
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class YNode:
     start: int
     end: int
@@ -41,38 +42,34 @@ class YNode:
     column: int  # 1-based
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class YScalar(YNode):
     value: str
     tag: str
     style: str | None
+    # The value as GitHub Actions sees it (a YAML float 3.10 is the number 3.1).
+    text: str = field(init=False)
 
-    @functools.cached_property
-    def text(self) -> str:
-        """The value as GitHub Actions sees it (a YAML float 3.10 is the number 3.1)."""
-        if self.tag.endswith(":float") and self.style is None:
-            try:
-                return (
-                    repr(float(self.value)).removesuffix(".0") if "." in self.value else self.value
-                )
-            except ValueError:
-                return self.value
-        if self.tag.endswith(":null"):
-            return ""
-        return self.value
+    def __post_init__(self) -> None:
+        self.text = self.value
+        if self.tag.endswith(":float") and self.style is None and "." in self.value:
+            with contextlib.suppress(ValueError):  # .inf and .nan stay as written
+                self.text = repr(float(self.value)).removesuffix(".0")
+        elif self.tag.endswith(":null"):
+            self.text = ""
 
     @property
     def is_true(self) -> bool:
         return self.text.strip().lower() == "true"
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class YSeq(YNode):
     items: list[YValue] = field(default_factory=list)
     flow: bool = False
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class YMap(YNode):
     pairs: list[tuple[YScalar, YValue]] = field(default_factory=list)
     flow: bool = False
@@ -145,7 +142,7 @@ class _Converter:
             elif isinstance(node, MappingNode):
                 result = YMap(start, end, line, column, [], bool(node.flow_style))
                 for name, value in node.value:
-                    if isinstance(name, ScalarNode) and str(name.tag).endswith(":merge"):
+                    if name.value == "<<" and str(name.tag).endswith(":merge"):
                         self._merge(result, self.convert(value, depth + 1), name)
                         continue
                     converted = self.convert(name, depth + 1)
@@ -173,19 +170,40 @@ def _where(node: Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-class _QuickResolver(VersionedResolver):
-    """Skips YAML 1.2's regex battery for scalars that cannot be anything but a string:
-    most of a workflow is names, commands and expressions."""
+class _CoreResolver(VersionedResolver):
+    """YAML 1.2 core-schema tags for plain scalars, from one regex per tag instead of
+    ruamel's per-character table walk: most of a workflow is names and commands."""
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
-        if kind is ScalarNode and implicit[0] and value and value[0] not in _SPECIAL_START:
-            return _STR_TAG
-        return super().resolve(kind, value, implicit)
+        if kind is not ScalarNode:
+            return super().resolve(kind, value, implicit)
+        if not implicit[0] or (value and value[0] not in _SPECIAL_START):
+            return _TAGS["str"]
+        for name, pattern in _CORE_PATTERNS:
+            if pattern.fullmatch(value):
+                return _TAGS[name]
+        return _TAGS["str"]
 
 
-_STR_TAG = Tag(suffix="tag:yaml.org,2002:str")
-# First characters of YAML 1.2 core-schema booleans, nulls, numbers and merge keys.
-_SPECIAL_START = frozenset("0123456789+-.~<nNtTfFyYoO")
+_TAGS = {
+    name: Tag(suffix=f"tag:yaml.org,2002:{name}")
+    for name in ("str", "null", "bool", "int", "float", "merge")
+}
+_CORE_PATTERNS = [
+    ("null", re.compile(r"~|null|Null|NULL|")),
+    ("bool", re.compile(r"true|True|TRUE|false|False|FALSE")),
+    ("int", re.compile(r"[-+]?[0-9_]+|0o[0-7_]+|0x[0-9a-fA-F_]+")),
+    (
+        "float",
+        re.compile(
+            r"[-+]?(?:\.[0-9_]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?"
+            r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)"
+        ),
+    ),
+    ("merge", re.compile(r"<<")),
+]
+# First characters of core-schema nulls, booleans, numbers and the merge key.
+_SPECIAL_START = frozenset("0123456789+-.~<nNtTfF")
 
 
 def _yaml() -> YAML:
@@ -193,7 +211,7 @@ def _yaml() -> YAML:
         yaml = YAML(typ="safe", pure=False)
     except Exception:  # pragma: no cover - without ruamel.yaml.clib
         yaml = YAML(typ="safe", pure=True)
-    yaml.Resolver = _QuickResolver
+    yaml.Resolver = _CoreResolver
     return yaml
 
 

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 from enum import Enum
-from importlib import resources
+from pathlib import Path
 from typing import Literal
 
 Installer = Literal["setup-python", "uv", "deadsnakes"]
@@ -33,7 +33,7 @@ class ReleaseTable:
     @classmethod
     def shipped(cls) -> ReleaseTable:
         raw = json.loads(
-            resources.files("bot.engine").joinpath("data/cpython-releases.json").read_text()
+            (Path(__file__).parent / "data" / "cpython-releases.json").read_text(encoding="utf-8")
         )
         finals: dict[str, date | None] = {}
         expected: dict[str, date] = {}
