@@ -33,7 +33,7 @@ from bot.engine.expressions import (
     to_string,
 )
 from bot.engine.findings import Analysis, FileError, Finding
-from bot.engine.interpreters import Install, Resolution, install_of
+from bot.engine.interpreters import Install, Resolution, container_install, install_of
 from bot.engine.source import Source
 from bot.engine.versions import Candidate, ReleaseTable, describe
 from bot.engine.workflow import Job, NotAWorkflow, Row, Step, load_workflow, to_value
@@ -307,7 +307,8 @@ def _row_issues(
 ) -> Iterator[Issue]:
     steps: list[Step] = []
     evaluators: dict[int, Evaluator] = {}
-    installs: list[Install] = []
+    container = container_install(job, evaluator, context.resolution)
+    installs: list[Install] = [container] if container is not None else []
     for step in _relevant_steps(job):
         step_env = step.node.mapping("env")
         if step_env is None:

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from datetime import date
 
 from bot.engine.actions import DEADSNAKES, SETUP_PYTHON, SETUP_UV
+from bot.engine.document import YMap, YScalar
 from bot.engine.expressions import UNKNOWN, Evaluator, render
-from bot.engine.versions import Candidate, Installer, ReleaseTable, classify
-from bot.engine.workflow import Step
+from bot.engine.versions import Candidate, Installer, ReleaseTable, classify, python_image_tag
+from bot.engine.workflow import Job, Step
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,25 @@ def install_of(step: Step, evaluator: Evaluator, resolution: Resolution) -> Inst
         if requests:
             return Install(step, "uv", candidates(requests, "uv", True))
     return None
+
+
+def container_install(job: Job, evaluator: Evaluator, resolution: Resolution) -> Install | None:
+    """The Python of an official ``python:`` container image the job runs in."""
+    container = job.node.get("container")
+    image_node = container.scalar("image") if isinstance(container, YMap) else container
+    if not isinstance(image_node, YScalar):
+        return None
+    image = _rendered(image_node.text, evaluator)
+    tag = python_image_tag(image) if image else None
+    if tag is None:
+        return None
+    candidate = classify(
+        tag, installer="docker", as_of=resolution.as_of, releases=resolution.releases
+    )
+    if candidate is None:
+        return None
+    # The container exists before the first step runs.
+    return Install(Step(-1, job.node, None), "docker", (candidate,))
 
 
 def _input_text(step: Step, name: str) -> str | None:

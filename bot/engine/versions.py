@@ -14,7 +14,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Literal
 
-Installer = Literal["setup-python", "uv", "deadsnakes"]
+Installer = Literal["setup-python", "uv", "deadsnakes", "docker"]
 
 
 class Kind(Enum):
@@ -116,6 +116,13 @@ def classify(
         lowered = re.sub(r"[+-](freethreaded|gil)$", "t", lowered)
     # A free-threaded build (3.16t) is a pre-release exactly when its minor is.
     base = _strip_freethreaded(lowered)
+    if installer == "docker":
+        # Official python images: ``3.16-rc`` moves from one pre-release to the next.
+        match = re.fullmatch(r"(\d+)\.(\d+)-rc", base)
+        if match:
+            minor = f"{match[1]}.{match[2]}"
+            final = releases.is_final(minor, as_of)
+            return Candidate(text, Kind.STABLE if final else Kind.PRERELEASE, minor=minor)
     if installer == "deadsnakes" and base.endswith("-dev"):
         minor = base.removesuffix("-dev")
         if not _MINOR.match(minor):
@@ -159,6 +166,20 @@ def classify(
             return Candidate(text, Kind.UNKNOWN)
         return Candidate(text, Kind.STABLE)
     return Candidate(text, Kind.UNKNOWN)
+
+
+_IMAGE_VARIANT = re.compile(
+    r"-(slim|alpine|bookworm|bullseye|buster|trixie|windowsservercore|nanoserver)\b.*$"
+)
+
+
+def python_image_tag(image: str) -> str | None:
+    """The version part of an official ``python:`` image, e.g. ``3.16-rc`` from
+    ``python:3.16-rc-slim-bookworm``; ``None`` for any other image."""
+    match = re.fullmatch(r"(?:docker\.io/)?(?:library/)?python:([^@\s]+)(?:@\S+)?", image.strip())
+    if match is None:
+        return None
+    return _IMAGE_VARIANT.sub("", match[1])
 
 
 def _strip_freethreaded(text: str) -> str:
