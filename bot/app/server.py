@@ -182,6 +182,9 @@ class WebhookService:
         name = event.event if event.event in KNOWN_EVENTS else "other"
         if (
             not isinstance(event.data, dict)
+            # The router looks the action up in a dict: a list or an object there raised
+            # TypeError and answered 500 (found by tests/test_app_hostile.py).
+            or not isinstance(event.data.get("action", ""), str)
             or not event.delivery_id
             or len(event.delivery_id) > MAX_HEADER_CHARS
             or len(event.event) > MAX_HEADER_CHARS
