@@ -228,3 +228,20 @@ def test_step_if_skipping_the_cache_on_prereleases_is_respected() -> None:
         "    steps:", "    strategy:\n      matrix:\n        python: ['3.14', '3.16']\n    steps:"
     )
     assert rule_ids(text) == []
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "${{ steps.py.outputs.python-path }}",
+        "${{ env.Python_ROOT_DIR }}",
+        "${{ env.Python3_ROOT_DIR }}",
+    ],
+)
+def test_other_setup_python_outputs_under_the_versioned_directory_are_exact(token: str) -> None:
+    assert rule_ids(job(cache_step(f"pip-{token}-${{{{ hashFiles('r.txt') }}}}"))) == []
+
+
+def test_path_under_python_root_dir_is_protected_by_the_cache_version() -> None:
+    path = "${{ env.Python_ROOT_DIR }}/lib/python3.16/site-packages"
+    assert rule_ids(job(cache_step("k-${{ hashFiles('r.txt') }}", path=path))) == []

@@ -379,6 +379,15 @@ _VERSION_SCRIPT = re.compile(
 _FULL_VERSION_SCRIPT = re.compile(r"python[\d.]*\s+-VV|sys\.version(?!_info)")
 
 
+# Variables setup-python exports, each a path under the directory named by the full version.
+_SETUP_PYTHON_LOCATIONS = {
+    "pythonLocation",
+    "Python_ROOT_DIR",
+    "Python2_ROOT_DIR",
+    "Python3_ROOT_DIR",
+}
+
+
 def covers(key: str, install: Install, candidate: Candidate, cache: Step, row: _Row) -> bool:
     """Does this key (or restore-key prefix) name the exact build of ``candidate``?"""
     for ref in references_in(key):
@@ -390,7 +399,8 @@ def covers(key: str, install: Install, candidate: Candidate, cache: Step, row: _
             if (
                 producer is install.step
                 and install.installer == "setup-python"
-                and parts[3] == "python-version"
+                # python-path lies under the tool-cache directory named by the full version.
+                and parts[3] in ("python-version", "python-path")
                 and candidate is install.candidates[-1]
                 and not candidate.nightly
             ):
@@ -398,7 +408,7 @@ def covers(key: str, install: Install, candidate: Candidate, cache: Step, row: _
             if producer.run and _reveals_version(producer.run, candidate):
                 return True
         elif parts[0] == "env" and len(parts) == 2:
-            if parts[1] == "pythonLocation":
+            if parts[1] in _SETUP_PYTHON_LOCATIONS:
                 if (
                     install.sets_python_location
                     and install.step.index < cache.index
@@ -436,7 +446,7 @@ def _cache_step(job: Job, step: Step, row: _Row, context: Context) -> Iterator[I
     key = step.input("key")
     if path is None or key is None:
         return
-    if re.search(r"env\.pythonLocation", path.value, re.I):
+    if re.search(r"env\.(pythonLocation|Python[23]?_ROOT_DIR)\b", path.value, re.I):
         return  # the cache version hashes the path, which holds the full version
     artefact = _artefact(step, row, path.text)
     if artefact is None:
