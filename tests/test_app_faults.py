@@ -185,3 +185,91 @@ async def test_shutdown_in_the_middle_of_a_burst_finishes_everything_accepted(
     assert late.status == 503
     assert exactly_once_problems(github, kinds) == []
     assert bot.app[SERVICE].queue.qsize() == 0
+
+
+async def test_a_burst_about_one_pull_request_takes_one_place_and_posts_the_latest(
+    make_bot: Callable[..., Any], github: FakeGitHub
+) -> None:
+    # One worker, held on another pull request; a queue of 2 that a burst of 20 must not fill.
+    bot: Bot = await make_bot(workers=1, queue_size=2)
+    add_pulls(github, range(3, 4))  # PR 3 changes no workflow: it only holds the worker
+    burst = 20
+    shas = [f"{0xB0000 + i:040x}" for i in range(burst)]
+    for head in shas:
+        github.add_file(REPO, head, WORKFLOW, UNSAFE_WORKFLOW)
+    github.add_pull(
+        REPO, 2, [{"filename": WORKFLOW, "status": "added", "patch": added_patch(UNSAFE_WORKFLOW)}]
+    )
+    arrived, release = github.hold(r"/pulls/3/files")
+    service = bot.app[SERVICE]
+
+    held = await bot.deliver("pull_request", payload(3), delivery_id="hold")
+    await arrived.wait()
+    statuses = []
+    for i, head in enumerate(shas):  # in order: the last one is the latest
+        action = "opened" if i == 0 else "synchronize"
+        data = pull_request_payload(action, number=2, head_sha=head)
+        statuses.append((await bot.deliver("pull_request", data, delivery_id=f"b-{i}")).status)
+
+    assert held.status == 202 and statuses == [202] * burst  # no 503
+    assert service.queue.qsize() == 1 and len(service.order) == 2
+    outcomes = service.metrics.deliveries
+    assert outcomes[("pull_request", "superseded")] == burst - 1
+    release.set()
+    await asyncio.wait_for(bot.settle(), 10)
+
+    reviews = github.reviews(REPO, 2)
+    assert [review["commit_id"] for review in reviews] == [shas[-1]]
+    runs = [(run.request["head_sha"], run.status) for run in github.check_runs.values()]
+    assert runs == [(shas[-1], "completed")]
+    assert outcomes[("pull_request", "processed")] == 2  # PR 3 and the latest about PR 2
+    assert outcomes[("pull_request", "superseded")] == burst - 1
+    assert service.metrics.latency_count == burst + 1
+    assert len(service.order) == 0
+    # A replaced delivery is not lost, so GitHub redelivering it is a duplicate.
+    again = await bot.deliver("pull_request", payload(2), delivery_id="b-0")
+    assert again.status == 200 and (await again.json())["status"] == "duplicate"
+
+
+async def test_a_burst_over_more_pull_requests_than_the_queue_holds_gets_503s_loses_none(
+    make_bot: Callable[..., Any], github: FakeGitHub
+) -> None:
+    bot: Bot = await make_bot(workers=1, queue_size=4)
+    kinds = add_pulls(github, range(1, 13))
+    add_pulls(github, range(99, 100))
+    arrived, release = github.hold(r"/pulls/99/files")
+    service = bot.app[SERVICE]
+    await bot.deliver("pull_request", payload(99), delivery_id="hold")
+    await arrived.wait()
+
+    # Three deliveries about each of 12 pull requests, all at once.
+    ids = [(n, f"d-{n}-{copy}") for copy in range(3) for n in kinds]
+    answers = await asyncio.gather(
+        *(bot.deliver("pull_request", payload(n), delivery_id=i) for n, i in ids)
+    )
+    statuses = Counter(r.status for r in answers)
+    accepted = [(n, i) for (n, i), r in zip(ids, answers, strict=True) if r.status == 202]
+    refused = [(n, i) for (n, i), r in zip(ids, answers, strict=True) if r.status == 503]
+
+    assert set(statuses) == {202, 503}
+    # Bounded by distinct subjects: at most 4 pull requests wait, whatever was accepted.
+    assert service.queue.qsize() == 4 and len(service.order) == 4 + 1
+    assert len({n for n, _ in accepted}) == 4
+    release.set()
+    await asyncio.wait_for(bot.settle(), 10)
+
+    outcomes = service.metrics.deliveries
+    finished = outcomes[("pull_request", "processed")] + outcomes[("pull_request", "superseded")]
+    assert finished == len(accepted) + 1 == outcomes[("pull_request", "accepted")]
+    assert outcomes[("pull_request", "processed")] == 4 + 1  # one per accepted subject
+    touched = {n for n, _ in accepted}
+    assert exactly_once_problems(github, {n: kinds[n] for n in touched}) == []
+    assert all(posted(github, n) == (0, []) for n in set(kinds) - touched)
+
+    # GitHub redelivers each refused delivery with its id: every pull request ends up
+    # processed exactly once (a repeat of an already posted state posts nothing new).
+    for n, delivery_id in refused:
+        response = await bot.deliver("pull_request", payload(n), delivery_id=delivery_id)
+        assert response.status == 202
+        await bot.settle()
+    assert exactly_once_problems(github, kinds) == []

@@ -2,6 +2,8 @@
 
 * :class:`LatestWins` serialises deliveries about one subject (a pull request, a commit)
   and lets a later delivery supersede an earlier one: the earlier one does not post.
+* :class:`SubjectQueue` is the bounded queue of deliveries waiting for a worker, holding at
+  most one delivery per subject: a later one replaces the one still waiting.
 * :class:`CommitClaims` makes sure one commit gets one ``wheelwatch`` check run, although
   a push to a pull request's branch arrives as ``push``, ``pull_request.synchronize`` and
   ``check_suite.requested``.
@@ -15,6 +17,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from cachetools import TTLCache
 
@@ -54,6 +57,13 @@ class LatestWins:
         state = self._subjects.get(ticket.subject)
         return state is not None and state.latest == ticket.number
 
+    def release(self, ticket: Ticket) -> None:
+        """Give back a ticket whose delivery will never take its turn (it was replaced)."""
+        state = self._subjects[ticket.subject]
+        state.holders -= 1
+        if state.holders == 0:
+            del self._subjects[ticket.subject]
+
     @asynccontextmanager
     async def turn(self, ticket: Ticket) -> AsyncIterator[None]:
         state = self._subjects[ticket.subject]
@@ -67,6 +77,56 @@ class LatestWins:
 
     def __len__(self) -> int:
         return len(self._subjects)
+
+
+T = TypeVar("T")
+
+
+class SubjectQueue(Generic[T]):
+    """Deliveries waiting for a worker, first in first out, at most one per subject.
+
+    ``put_nowait(subject, item)`` either takes a new place at the back (``asyncio.QueueFull``
+    when ``maxsize`` subjects already wait) or, if a delivery about the same subject is still
+    waiting (not yet taken by a worker), replaces it in its place and returns it. A delivery
+    already taken by a worker is never replaced here: :class:`LatestWins` orders it with the
+    later one. ``get``, ``task_done``, ``join``, ``qsize``, ``full`` and ``empty`` behave as
+    ``asyncio.Queue``'s, counting subjects; a replacement adds no unfinished task.
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        # The order of subjects; the waiting delivery of each is in ``_waiting``.
+        self._order: asyncio.Queue[str] = asyncio.Queue(maxsize)
+        self._waiting: dict[str, T] = {}
+
+    def put_nowait(self, subject: str, item: T) -> T | None:
+        replaced = self._waiting.get(subject)
+        if replaced is None:
+            self._order.put_nowait(subject)  # raises QueueFull before anything changes
+        self._waiting[subject] = item
+        return replaced
+
+    def waiting(self, subject: str) -> bool:
+        return subject in self._waiting
+
+    async def get(self) -> T:
+        subject = await self._order.get()
+        return self._waiting.pop(subject)
+
+    def task_done(self) -> None:
+        self._order.task_done()
+
+    async def join(self) -> None:
+        await self._order.join()
+
+    def qsize(self) -> int:
+        return self._order.qsize()
+
+    def full(self) -> bool:
+        return self._order.full()
+
+    def empty(self) -> bool:
+        return self._order.empty()
 
 
 class CommitClaims:
