@@ -23,9 +23,12 @@ from bot.engine.workflow import NotAWorkflow, Step
 Identity = tuple[str, str, str]
 
 
-# Rounds of proof per file; a job with more fixable issues than this offers no more fixes
-# (it bounds the time: each round parses the file once).
-MAX_PROOF_ROUNDS = 32
+# Each round of proof parses the file and re-runs the pending jobs' detection. The rounds
+# are bounded by count and by cost (in the units of ``Context.work``; parsing costs about one
+# unit per 25 characters), so proofs add at most about a second to any file; a fix left
+# unproven is not offered.
+MAX_PROOF_ROUNDS = 8
+PROOF_BUDGET = 150_000
 
 
 def verified_fixes(reported: list[Issue], issues: list[Issue], context: Context) -> dict[int, Fix]:
@@ -47,7 +50,9 @@ def verified_fixes(reported: list[Issue], issues: list[Issue], context: Context)
     for issue in issues:
         before.setdefault(issue.job.id, set()).add(issue.identity)
     proven: dict[int, Fix] = {}
-    for _ in range(MAX_PROOF_ROUNDS):
+    round_cost = context.work + len(context.source.text) // 25 + 1
+    rounds = min(MAX_PROOF_ROUNDS, max(1, PROOF_BUDGET // round_cost))
+    for _ in range(rounds):
         if not pending:
             break
         batch = [queue.pop(0) for queue in pending.values()]
@@ -170,7 +175,7 @@ def _step_lines(steps: list[Step], n: int, context: Context) -> tuple[int, int] 
 
 
 def _free_id(context: Context, issue: Issue) -> str:
-    taken = {step.id for step in issue.job.steps if step.id}
+    taken = issue.job.step_ids
     for candidate in ("setup-python", "python", "setup-python-2", "setup-python-3"):
         if candidate not in taken:
             return candidate

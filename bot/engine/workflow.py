@@ -62,6 +62,10 @@ class Job:
     env: list[YMap] = field(default_factory=list)
     composite: bool = False
 
+    @functools.cached_property
+    def step_ids(self) -> frozenset[str]:
+        return frozenset(step.id for step in self.steps if step.id)
+
 
 @dataclass
 class Workflow:
