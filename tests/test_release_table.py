@@ -66,3 +66,14 @@ def test_config_override_applies_on_top_of_a_refreshed_table() -> None:
     config = Config(released={"3.16": None})
     analysis = analyse(DEV_316, as_of=TODAY, releases=refreshed, config=config)
     assert [f.rule_id for f in analysis.findings] == ["WW001"]
+
+
+def test_a_planned_final_date_counts_once_it_has_passed() -> None:
+    table = ReleaseTable.shipped()
+    assert not table.is_final("3.16", date(2027, 10, 4))
+    assert table.is_final("3.16", date(2027, 10, 5))
+
+
+def test_config_false_keeps_a_minor_unreleased_past_its_planned_date() -> None:
+    table = ReleaseTable.shipped().overridden({"3.16": None})
+    assert not table.is_final("3.16", date(2028, 1, 1))

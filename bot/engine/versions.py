@@ -46,7 +46,9 @@ class ReleaseTable:
         return cls(finals, expected)
 
     def overridden(self, released: dict[str, date | None]) -> ReleaseTable:
-        return ReleaseTable({**self.finals, **released}, self.expected)
+        """The table with these minors' final dates (``None``: not released) set for sure."""
+        expected = {m: d for m, d in self.expected.items() if m not in released}
+        return ReleaseTable({**self.finals, **released}, expected)
 
     def with_manifest(self, manifest: list[dict[str, object]], today: date) -> ReleaseTable:
         """Mark minors final that actions/python-versions lists a stable ``X.Y.0`` for."""
@@ -62,6 +64,10 @@ class ReleaseTable:
     def is_final(self, minor: str, as_of: date) -> bool:
         if minor in self.finals:
             final = self.finals[minor]
+            if final is None:
+                # A schedule's planned final date stands in until the table is refreshed:
+                # flagging a released version for ever would be the worse mistake.
+                final = self.expected.get(minor)
             return final is not None and final <= as_of
         major, _, number = minor.partition(".")
         if major != "3" or not number.isdigit():

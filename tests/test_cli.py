@@ -1,0 +1,188 @@
+"""``wheelwatch check``: files in, findings out, with stable exit codes and formats."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+
+UNSAFE = """\
+on: push
+jobs:
+  test:
+    runs-on: ubuntu-latest
+    strategy:
+      matrix:
+        python-version: ["3.14", "3.16-dev"]
+    steps:
+      - uses: actions/setup-python@v6
+        with:
+          python-version: ${{ matrix.python-version }}
+      - uses: actions/cache@v5  # pip cache
+        with:
+          path: ~/.cache/pip
+          key: pip-${{ matrix.python-version }}-${{ hashFiles('r.txt') }}
+"""
+SAFE = UNSAFE.replace("3.16-dev", "3.15")
+AS_OF = ["--as-of", "2026-11-25"]
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["check", *AS_OF, *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A checkout with one unsafe and one safe workflow, as the current directory."""
+    workflows = tmp_path / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    (workflows / "unsafe.yml").write_text(UNSAFE)
+    (workflows / "safe.yaml").write_text(SAFE)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_default_paths_are_the_workflows_directory(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys)
+    assert code == 1
+    assert out.startswith(".github/workflows/unsafe.yml:15:16: WW001 [*]")
+    assert "safe.yaml" not in out
+
+
+def test_action_yml_files_are_found_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    action = tmp_path / "setup" / "action.yml"
+    action.parent.mkdir()
+    steps = UNSAFE.split("    steps:\n")[1].replace("${{ matrix.python-version }}", "3.16-dev")
+    action.write_text("runs:\n  using: composite\n  steps:\n" + steps)
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(capsys, "--format", "json")
+    assert code == 1
+    assert [f["path"] for f in json.loads(out)["findings"]] == ["setup/action.yml"]
+
+
+def test_no_findings_exits_zero(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, ".github/workflows/safe.yaml")
+    assert (code, out) == (0, "All checks passed.\n")
+
+
+def test_json_lists_findings_and_errors(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (repo / "broken.yml").write_text("jobs: [\n")
+    code, out, _ = run(capsys, "--format", "json", ".github/workflows/unsafe.yml", "broken.yml")
+    report = json.loads(out)
+    assert code == 2
+    (finding,) = report["findings"]
+    assert {k: finding[k] for k in ("path", "line", "column", "rule", "name", "job")} == {
+        "path": ".github/workflows/unsafe.yml",
+        "line": 15,
+        "column": 16,
+        "rule": "WW001",
+        "name": "prerelease-cache-key",
+        "job": "test",
+    }
+    assert finding["end_line"] == 15 and finding["fix"]["edits"]
+    assert report["errors"] == [
+        {"path": "broken.yml", "message": report["errors"][0]["message"], "line": 2, "column": 1}
+    ]
+    assert "invalid YAML" in report["errors"][0]["message"]
+
+
+def test_github_format_prints_workflow_commands(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, out, _ = run(capsys, "--format", "github", ".github/workflows/unsafe.yml")
+    assert out.startswith(
+        "::warning file=.github/workflows/unsafe.yml,line=15,col=16,endLine=15,endColumn="
+    )
+    assert ",title=WW001 prerelease-cache-key::" in out
+
+
+def test_diff_prints_the_fix_and_leaves_the_file(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "--diff", ".github/workflows/unsafe.yml")
+    assert code == 1
+    assert "+        id: setup-python\n" in out
+    assert "+          key: pip-${{ steps.setup-python.outputs.python-version }}-" in out
+    assert (repo / ".github/workflows/unsafe.yml").read_text() == UNSAFE
+
+
+def test_fix_rewrites_the_file_and_then_it_passes(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = ".github/workflows/unsafe.yml"
+    code, out, err = run(capsys, "--fix", path)
+    assert (code, out) == (0, "All checks passed.\n")
+    assert "Fixed 1 finding in 1 file(s)." in err
+    fixed = (repo / path).read_text()
+    assert "# pip cache" in fixed and "id: setup-python" in fixed
+    assert run(capsys, path)[0] == 0
+
+
+def test_an_unreadable_file_is_an_error_and_the_others_are_checked(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo / "latin1.yml").write_bytes(b"name: caf\xe9\n")
+    code, out, _ = run(capsys, "latin1.yml", "missing.yml", ".github/workflows/unsafe.yml")
+    assert code == 2
+    assert "latin1.yml: error: file is not valid UTF-8 (byte 9)" in out
+    assert "missing.yml: error: no such file or directory" in out
+    assert "WW001" in out
+
+
+def test_as_of_changes_the_verdict(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # 3.16.0 final is expected 2027-10-05: from then on 3.16-dev is a stable build.
+    assert main(["check", "--as-of", "2027-10-05", ".github/workflows/unsafe.yml"]) == 0
+
+
+def test_bad_as_of_is_a_usage_error(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["check", "--as-of", "yesterday"])
+    assert exited.value.code == 2
+    assert "not a date" in capsys.readouterr().err
+
+
+def test_config_disables_rules_and_ignores_paths(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo / ".github/wheelwatch.yml").write_text("ignore-paths: ['*/unsafe.yml']\n")
+    assert run(capsys)[0] == 0
+    (repo / ".github/wheelwatch.yml").write_text("disable: [WW001]\n")
+    assert run(capsys)[0] == 0
+
+
+def test_invalid_config_names_the_key(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (repo / ".github/wheelwatch.yml").write_text("disabled: [WW001]\n")
+    code, _, err = run(capsys)
+    assert code == 2
+    assert "unknown key 'disabled'" in err
+
+
+def test_missing_explicit_config_is_an_error(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "--config", "nope.yml")
+    assert code == 2 and "configuration file not found" in err
+
+
+def test_python_dash_m_bot_runs_the_cli(repo: Path) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "check", *AS_OF, ".github/workflows/safe.yaml"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (0, "All checks passed.\n")
