@@ -468,15 +468,19 @@ def _key_issues(
     fixable = all(i.installer == "setup-python" and not c.nightly for i, c in hazards)
     if uncovered:
         requested = _mentions_request(key.text, uncovered)
-        what = "the requested Python version" if requested else "no Python version"
+        what = (
+            "names the requested Python version, not the build that runs"
+            if requested
+            else "names no Python build"
+        )
         yield Issue(
             rules.PRERELEASE_CACHE_KEY,
             job,
             step,
             key,
-            f"This {artefact.value} is keyed on {what}, not the exact Python build, so every "
-            "build of a pre-release restores the same cache and its wheels, compiled for one "
-            "build's ABI, are reused under the next (the wheel tag cannot tell them apart).",
+            f"The key of this {artefact.value} {what}, so each new build of a pre-release "
+            "restores wheels compiled against the previous one, whose ABI may differ (the "
+            "wheel tag cannot tell them apart).",
             _describe(uncovered, context),
             sources,
             fixable,
