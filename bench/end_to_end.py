@@ -83,6 +83,18 @@ def main() -> int:
     parser.add_argument("--latency", type=float, default=0.020)
     parser.add_argument("--faults", action="store_true")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--seen", type=int, help="WHEELWATCH_SEEN_DELIVERIES for the App (default: the App's)"
+    )
+    parser.add_argument("--claims", type=int, help="WHEELWATCH_COMMIT_CLAIMS for the App")
+    parser.add_argument("--etag-bytes", type=int, help="WHEELWATCH_ETAG_CACHE_BYTES for the App")
+    parser.add_argument(
+        "--tracemalloc",
+        type=int,
+        default=0,
+        metavar="FRAMES",
+        help="trace the App's allocations; print the top growth after each round",
+    )
     args = parser.parse_args()
 
     from fake_github import APP_ID, SECRET
@@ -116,6 +128,14 @@ def main() -> int:
         "PORT": str(port),
         "LOG_LEVEL": "INFO",
     }
+    for variable, value in (
+        ("WHEELWATCH_SEEN_DELIVERIES", args.seen),
+        ("WHEELWATCH_COMMIT_CLAIMS", args.claims),
+        ("WHEELWATCH_ETAG_CACHE_BYTES", args.etag_bytes),
+        ("WHEELWATCH_BENCH_TRACEMALLOC", args.tracemalloc or None),
+    ):
+        if value is not None:
+            env[variable] = str(value)
     app = harness.Child(serve_args, env=env, log=work / "app.log")
     base = f"http://127.0.0.1:{port}"
     workers = 8  # AppConfig's default, which the child uses
@@ -140,6 +160,7 @@ def main() -> int:
                 print("bench: deliveries still unprocessed after 600 s", file=sys.stderr)
                 return 1
             elapsed = time.monotonic() - started
+            memory = harness.get(base + "/bench/memory")
             rss = harness.rss_kib(app.pid)
             rounds.append(
                 {
@@ -149,14 +170,24 @@ def main() -> int:
                     "per_second": len(chunk) / elapsed,
                     "rss_mib": rss["VmRSS"] / 1024,
                     "peak_mib": rss["VmHWM"] / 1024,
+                    "caches": {k: v for k, v in memory.items() if k != "top"},
                 }
             )
             print(
                 f"round {index + 1}: {len(chunk)} deliveries in {elapsed:.2f} s "
                 f"({len(chunk) / elapsed:.0f}/s), RSS {rss['VmRSS'] / 1024:.1f} MiB, "
-                f"peak {rss['VmHWM'] / 1024:.1f} MiB",
+                f"peak {rss['VmHWM'] / 1024:.1f} MiB; caches: seen {memory['seen']}, "
+                f"commit claims {memory['commit_claims']}, ETags {memory['etag_entries']} "
+                f"({memory['etag_bytes'] / 1024:.0f} KiB); {memory['gc_objects']} objects"
+                + (f"; traced {memory['traced_kib']:.0f} KiB" if "traced_kib" in memory else ""),
                 file=sys.stderr,
             )
+            for stat in memory.get("top", [])[:8]:
+                print(
+                    f"    {stat['kib']:+8.1f} KiB {stat['count']:+6d}  "
+                    + " <- ".join(reversed(stat["where"])),
+                    file=sys.stderr,
+                )
         metrics = harness.parse_metrics(harness.get(base + "/metrics"))
         stats = harness.get(f"http://127.0.0.1:{fake.ready[1]}/stats")
     finally:

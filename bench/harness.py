@@ -16,7 +16,9 @@ listens. ``bench/webhook_ack.py`` and ``bench/end_to_end.py`` start them through
 * ``serve`` is the App (``create_app``) exactly as ``wheelwatch serve`` runs it, configured
   from the same environment, except that its GitHub client's waits can be scaled down
   (``--sleep-scale``: a backoff of 1 s or a ``retry-after: 1`` waits 1 s x scale) and its
-  request timeout set, so that fault runs stay bounded.
+  request timeout set, so that fault runs stay bounded. It also answers ``GET /bench/memory``:
+  how full each of the App's caches is and, when ``WHEELWATCH_BENCH_TRACEMALLOC`` is set (a
+  number of frames), the allocations that grew most since the previous call (tracemalloc).
 * ``baseline`` only reads the body, checks ``X-Hub-Signature-256`` with ``hmac.compare_digest``
   and answers 202: the least any webhook endpoint on aiohttp must do.
 """
@@ -308,15 +310,69 @@ def run_serve(args: argparse.Namespace) -> None:
             metrics=metrics,
             sleep=sleep,
             policy=RetryPolicy(timeout=args.timeout),
+            etag_cache_bytes=config.etag_cache_bytes,
         )
 
+    app = create_app(config, github_factory=factory)
+    app.router.add_get("/bench/memory", memory_report(app))
     web.run_app(
-        create_app(config, github_factory=factory),
+        app,
         host=config.host,
         port=config.port,
         shutdown_timeout=config.drain_seconds + 5,
         print=lambda _message: print("READY", config.port, flush=True),
     )
+
+
+def memory_report(app: Any) -> Any:
+    """The handler of ``GET /bench/memory`` in the ``serve`` child."""
+    import gc
+    import tracemalloc
+
+    from aiohttp import web
+
+    from bot.app.server import SERVICE
+
+    frames = int(os.environ.get("WHEELWATCH_BENCH_TRACEMALLOC") or 0)
+    if frames:
+        tracemalloc.start(frames)
+    previous: list[Any] = [tracemalloc.take_snapshot() if frames else None]
+    ignore = [
+        tracemalloc.Filter(False, tracemalloc.__file__),
+        tracemalloc.Filter(False, "<frozen importlib._bootstrap>"),
+        tracemalloc.Filter(False, "<unknown>"),
+    ]
+
+    async def report(_request: Any) -> Any:
+        service = app[SERVICE]
+        etags = service.github.etags if service.github is not None else None
+        data: dict[str, Any] = {
+            "seen": len(service.seen),
+            "commit_claims": len(service.commits._claimed),
+            "etag_entries": len(etags) if etags is not None else 0,
+            "etag_bytes": etags.bytes if etags is not None else 0,
+            "subjects": len(service.order),
+            "queue": service.queue.qsize(),
+            "gc_objects": len(gc.get_objects()),
+        }
+        if frames:
+            gc.collect()
+            snapshot = tracemalloc.take_snapshot().filter_traces(ignore)
+            key = "traceback" if frames > 1 else "lineno"
+            diff = snapshot.compare_to(previous[0], key) if previous[0] else []
+            previous[0] = snapshot
+            data["traced_kib"] = tracemalloc.get_traced_memory()[0] / 1024
+            data["top"] = [
+                {
+                    "kib": stat.size_diff / 1024,
+                    "count": stat.count_diff,
+                    "where": [f"{f.filename}:{f.lineno}" for f in stat.traceback][-frames:],
+                }
+                for stat in diff[:12]
+            ]
+        return web.json_response(data)
+
+    return report
 
 
 # -- child: the baseline endpoint ------------------------------------------------------------

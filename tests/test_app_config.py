@@ -73,3 +73,23 @@ def test_enterprise_api_url_is_kept_without_trailing_slash() -> None:
     config = AppConfig.from_env({**ENV, "GITHUB_API_URL": "https://ghe.example.com/api/v3/"})
 
     assert config.api_url == "https://ghe.example.com/api/v3"
+
+
+def test_cache_bounds_are_configurable() -> None:
+    default = AppConfig.from_env(ENV)
+    assert (default.seen_deliveries, default.commit_claims, default.etag_cache_bytes) == (
+        50_000,
+        10_000,
+        8 * 1024 * 1024,
+    )
+    config = AppConfig.from_env(
+        {
+            **ENV,
+            "WHEELWATCH_SEEN_DELIVERIES": "500",
+            "WHEELWATCH_COMMIT_CLAIMS": "300",
+            "WHEELWATCH_ETAG_CACHE_BYTES": "0",
+        }
+    )
+    assert (config.seen_deliveries, config.commit_claims, config.etag_cache_bytes) == (500, 300, 0)
+    with pytest.raises(ConfigurationError, match="WHEELWATCH_SEEN_DELIVERIES"):
+        AppConfig.from_env({**ENV, "WHEELWATCH_SEEN_DELIVERIES": "0"})

@@ -192,3 +192,27 @@ async def test_unchanged_content_is_served_from_the_etag_cache(
 
     contents = statuses(github, "GET /repos/{owner}/{repo}/contents/{path}")
     assert contents.count(304) == 1  # the workflow; the absent config is a 404 each time
+
+
+def test_the_etag_cache_is_bounded_in_bytes_across_installations() -> None:
+    from bot.app.github import EtagCache, object_bytes
+
+    cache = EtagCache(64 * 1024)
+    body = {"content": "x" * 2000, "sha": "0" * 40, "_links": {"self": "https://example"}}
+    entry = ('"etag"', None, body, None)
+    for installation in range(1_000):  # 1,000 installations x 4 URLs: far over the bound
+        view = cache.view(installation)
+        assert view is not None
+        for n in range(4):
+            view[f"/repos/o/r/contents/{n}"] = entry
+    assert cache.bytes <= 64 * 1024 and 0 < len(cache) < 4_000
+    assert object_bytes(body) > 2000
+    # Each installation sees only its own entries; the most recent ones are kept.
+    last = cache.view(999)
+    assert last is not None and last["/repos/o/r/contents/3"] == entry
+    other = cache.view(5)
+    assert other is not None and "/repos/o/r/contents/3" not in other
+    # A response larger than the whole cache is not kept (and is no error for gidgethub).
+    last["/huge"] = ('"e"', None, {"content": "x" * 100_000}, None)
+    assert "/huge" not in last
+    assert EtagCache(0).view(1) is None

@@ -10,6 +10,10 @@ from pathlib import Path
 DEFAULT_API_URL = "https://api.github.com"
 # GitHub caps webhook payloads at 25 MB; a body larger than that is not from GitHub.
 DEFAULT_MAX_BODY_BYTES = 25 * 1024 * 1024
+# Every cache the server keeps is bounded by one of these (see docs/app.md, "Memory").
+DEFAULT_SEEN_DELIVERIES = 50_000
+DEFAULT_COMMIT_CLAIMS = 10_000
+DEFAULT_ETAG_CACHE_BYTES = 8 * 1024 * 1024
 
 
 class ConfigurationError(ValueError):
@@ -32,6 +36,13 @@ class AppConfig:
     queue_size: int = 256
     # How long SIGTERM waits for accepted deliveries to finish.
     drain_seconds: float = 25.0
+    # Delivery ids remembered for a day to answer GitHub's redeliveries as duplicates.
+    seen_deliveries: int = DEFAULT_SEEN_DELIVERIES
+    # Commits remembered for an hour as already having our check run.
+    commit_claims: int = DEFAULT_COMMIT_CLAIMS
+    # GitHub GET responses kept for conditional requests (ETags), all installations
+    # together, bounded by the estimated size of the decoded responses; 0 keeps none.
+    etag_cache_bytes: int = DEFAULT_ETAG_CACHE_BYTES
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> AppConfig:
@@ -54,6 +65,15 @@ class AppConfig:
             workers=_integer(env, "WHEELWATCH_WORKERS", 8, low=1, high=256),
             queue_size=_integer(env, "WHEELWATCH_QUEUE_SIZE", 256, low=1, high=100_000),
             drain_seconds=float(_integer(env, "WHEELWATCH_DRAIN_SECONDS", 25, low=0, high=3600)),
+            seen_deliveries=_integer(
+                env, "WHEELWATCH_SEEN_DELIVERIES", DEFAULT_SEEN_DELIVERIES, low=1, high=10_000_000
+            ),
+            commit_claims=_integer(
+                env, "WHEELWATCH_COMMIT_CLAIMS", DEFAULT_COMMIT_CLAIMS, low=1, high=10_000_000
+            ),
+            etag_cache_bytes=_integer(
+                env, "WHEELWATCH_ETAG_CACHE_BYTES", DEFAULT_ETAG_CACHE_BYTES, low=0, high=2**34
+            ),
         )
 
 

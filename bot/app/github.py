@@ -2,7 +2,8 @@
 
 One :class:`GitHubApp` lives per process. It owns the single ``aiohttp.ClientSession``
 (created by the server's cleanup context), the cache of installation tokens and one
-bounded ETag cache per installation. Each delivery gets an :class:`InstallationClient`,
+:class:`EtagCache` for all installations, bounded in bytes. Each delivery gets an
+:class:`InstallationClient`,
 a ``gidgethub.abc.GitHubAPI`` whose requests go through :class:`Transport`, which retries
 what retrying can fix and counts every response.
 """
@@ -11,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -126,6 +128,89 @@ class Transport:
         if wait is None or wait > self.policy.max_rate_limit_wait:
             return None
         return wait
+
+
+# What gidgethub keeps per URL: (etag, last-modified, decoded JSON, next-page link).
+CacheEntry = tuple[str | None, str | None, Any, str | None]
+# Added to each entry's size for its key (installation id, URL) and the LRU's bookkeeping.
+ENTRY_OVERHEAD = 512
+
+
+def object_bytes(value: Any) -> int:
+    """``sys.getsizeof`` summed over decoded JSON (dicts, lists, tuples, scalars).
+
+    An estimate of what the value holds in memory: strings that the JSON decoder shares
+    between objects are counted each time, the allocator's own overhead never.
+    """
+    total = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        total += sys.getsizeof(item)
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return total
+
+
+def _entry_bytes(entry: CacheEntry) -> int:
+    return object_bytes(entry) + ENTRY_OVERHEAD
+
+
+class EtagCache:
+    """GitHub GET responses kept to make conditional requests, for all installations at once.
+
+    One LRU bounded by ``max_bytes`` of estimated memory (:func:`object_bytes` of each
+    response plus ``ENTRY_OVERHEAD``), so the bound holds however many installations there
+    are; a response larger than the whole bound is not kept. ``max_bytes=0`` keeps nothing.
+    Each installation sees only its own entries through :meth:`view` (tokens differ, and
+    so may what they can read).
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.entries: LRUCache[tuple[int, str], CacheEntry] = LRUCache(
+            max(1, max_bytes), getsizeof=_entry_bytes
+        )
+
+    def view(self, installation_id: int) -> MutableMapping[str, CacheEntry] | None:
+        return _InstallationEtags(self, installation_id) if self.max_bytes else None
+
+    @property
+    def bytes(self) -> int:
+        return int(self.entries.currsize)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+class _InstallationEtags(MutableMapping[str, CacheEntry]):
+    """The mapping gidgethub reads and writes: one installation's part of an EtagCache."""
+
+    def __init__(self, cache: EtagCache, installation_id: int) -> None:
+        self._entries = cache.entries
+        self._installation = installation_id
+
+    def __getitem__(self, url: str) -> CacheEntry:
+        return self._entries[(self._installation, url)]
+
+    def __setitem__(self, url: str, entry: CacheEntry) -> None:
+        key = (self._installation, url)
+        try:
+            self._entries[key] = entry
+        except ValueError:  # larger than the whole cache: not kept, nor an older version
+            self._entries.pop(key, None)
+
+    def __delitem__(self, url: str) -> None:
+        del self._entries[(self._installation, url)]
+
+    def __iter__(self) -> Iterator[str]:
+        return (url for owner, url in list(self._entries) if owner == self._installation)
+
+    def __len__(self) -> int:
+        return sum(1 for owner, _ in self._entries if owner == self._installation)
 
 
 class AppClient(gh_abc.GitHubAPI):
@@ -253,8 +338,7 @@ class GitHubApp:
         clock: Clock = time.monotonic,
         wall_clock: Clock = time.time,
         policy: RetryPolicy = RetryPolicy(),
-        etag_installations: int = 1_000,
-        etag_entries: int = 256,
+        etag_cache_bytes: int = 8 * 1024 * 1024,
     ) -> None:
         self.api_url = api_url
         self.transport = Transport(
@@ -264,20 +348,16 @@ class GitHubApp:
             self.transport, app_id=app_id, private_key=private_key, base_url=api_url
         )
         self.tokens = InstallationTokens(self._mint, clock=clock, wall_clock=wall_clock)
-        self._etag_entries = etag_entries
-        self._etags: LRUCache[int, LRUCache[str, Any]] = LRUCache(etag_installations)
+        self.etags = EtagCache(etag_cache_bytes)
 
     def installation(self, installation_id: int, *, delivery_id: str) -> InstallationClient:
-        cache = self._etags.get(installation_id)
-        if cache is None:
-            cache = self._etags[installation_id] = LRUCache(self._etag_entries)
         return InstallationClient(
             self.transport,
             self.tokens,
             installation_id,
             delivery_id=delivery_id,
             base_url=self.api_url,
-            cache=cache,
+            cache=self.etags.view(installation_id),
         )
 
     async def _mint(self, installation_id: int) -> Mapping[str, Any]:

@@ -102,6 +102,7 @@ def default_github(
         private_key=config.private_key,
         api_url=config.api_url,
         metrics=metrics,
+        etag_cache_bytes=config.etag_cache_bytes,
     )
 
 
@@ -138,9 +139,12 @@ class WebhookService:
         self.metrics = metrics
         self.queue: SubjectQueue[Job] = SubjectQueue(config.queue_size)
         self.order = LatestWins()
-        self.commits = CommitClaims()
-        # Delivery ids seen in the last day (GitHub redelivers with the same id).
-        self.seen: TTLCache[str, bool] = TTLCache(maxsize=50_000, ttl=24 * 3600)
+        self.commits = CommitClaims(config.commit_claims)
+        # Delivery ids seen in the last day (GitHub redelivers with the same id); the oldest
+        # are forgotten first beyond ``seen_deliveries``.
+        self.seen: TTLCache[str, bool] = TTLCache(
+            maxsize=config.seen_deliveries, ttl=24 * 3600, timer=time.monotonic
+        )
         self.accepting = True
         self.github: GitHubApp | None = None
         self.workers: list[asyncio.Task[None]] = []
