@@ -324,6 +324,31 @@ def run_serve(args: argparse.Namespace) -> None:
     )
 
 
+def malloc_info() -> dict[str, float]:
+    """glibc's view of the heap (mallinfo2): bytes in use, and free but kept, in KiB."""
+    import ctypes
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [
+            (name, ctypes.c_size_t)
+            for name in (
+                "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+                "uordblks", "fordblks", "keepcost",
+            )
+        ]  # fmt: skip
+
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallinfo2.restype = MallInfo2
+        info = libc.mallinfo2()
+    except (OSError, AttributeError):
+        return {}
+    return {
+        "malloc_in_use_kib": (info.uordblks + info.hblkhd) / 1024,
+        "malloc_free_kib": info.fordblks / 1024,
+    }
+
+
 def memory_report(app: Any) -> Any:
     """The handler of ``GET /bench/memory`` in the ``serve`` child."""
     import gc
@@ -354,6 +379,7 @@ def memory_report(app: Any) -> Any:
             "subjects": len(service.order),
             "queue": service.queue.qsize(),
             "gc_objects": len(gc.get_objects()),
+            **malloc_info(),
         }
         if frames:
             gc.collect()
