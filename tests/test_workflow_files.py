@@ -254,3 +254,11 @@ def test_deep_nesting_gives_an_error_not_a_recursion_error() -> None:
 def test_malformed_workflows_never_raise(text: str) -> None:
     analysis = analyse(text, as_of=TODAY)
     assert analysis.findings == ()
+
+
+def test_parsing_many_documents_keeps_no_state_behind() -> None:
+    from bot.engine.document import _PARSER, parse_document
+
+    for _ in range(50):
+        parse_document("a: 1\n")
+    assert len(_PARSER.doc_infos) == 0

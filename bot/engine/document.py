@@ -223,7 +223,12 @@ def parse_document(text: str) -> YValue | None:
     if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         raise DocumentError(f"file is larger than {MAX_BYTES // 1024} KiB")
     try:
-        node = _PARSER.compose(text)
+        try:
+            node = _PARSER.compose(text)
+        finally:
+            # ruamel keeps one record per document parsed; a long-lived parser (the App's)
+            # would grow without bound.
+            _PARSER.doc_infos.clear()
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         parts = [part for part in (exc.context, exc.problem) if part]
