@@ -16,6 +16,7 @@ This is a benchmark, not a test: it asserts nothing about speed.
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import platform
@@ -175,6 +176,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     files = corpus_files()
     names = [str(path) for path in files]
+    # An installed package runs from bytecode that pip compiled; an editable checkout has none
+    # when PYTHONDONTWRITEBYTECODE is set (it is, on this project's machines), and would pay
+    # for compiling every module at every start.
+    compileall.compile_dir(str(REPO / "bot"), quiet=1)
     ww, zz = wheelwatch_command(), zizmor_command()
     print(
         f"corpus: {len(files)} files in {CORPUS}; {args.runs} runs per figure; "
