@@ -99,7 +99,8 @@ class Bot:
 
 @pytest.fixture
 def make_bot(aiohttp_client: Callable[..., Any], app_config: AppConfig) -> Callable[..., Any]:
-    async def make(**config_changes: Any) -> Bot:
+    async def make(*, client_timeout: float = 0.5, **config_changes: Any) -> Bot:
+        """The App on a fake GitHub; its retry waits are recorded, never slept."""
         waits: list[float] = []
 
         async def sleep(seconds: float) -> None:
@@ -115,7 +116,7 @@ def make_bot(aiohttp_client: Callable[..., Any], app_config: AppConfig) -> Calla
                 api_url=config.api_url,
                 metrics=metrics,
                 sleep=sleep,
-                policy=RetryPolicy(timeout=0.5),
+                policy=RetryPolicy(timeout=client_timeout),
             )
 
         config = AppConfig(**{**app_config.__dict__, **config_changes})

@@ -13,7 +13,6 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-import aiohttp
 import pytest
 from conftest import Bot
 from fake_github import (
@@ -26,10 +25,7 @@ from fake_github import (
     pull_request_payload,
 )
 
-from bot.app.config import AppConfig
-from bot.app.github import GitHubApp, RetryPolicy
-from bot.app.metrics import Metrics
-from bot.app.server import SERVICE, create_app
+from bot.app.server import SERVICE
 
 WORKFLOW = ".github/workflows/ci.yml"
 KINDS = ("none", "clean", "unsafe")
@@ -77,31 +73,12 @@ def exactly_once_problems(github: FakeGitHub, kinds: dict[int, str]) -> list[str
 
 
 @pytest.fixture
-def chaos_bot(aiohttp_client: Callable[..., Any], app_config: AppConfig) -> Callable[..., Any]:
+def chaos_bot(make_bot: Callable[..., Any]) -> Callable[..., Any]:
     """Like ``make_bot``, with a short client timeout so injected stalls cost 0.3 s."""
 
     async def make(**config_changes: Any) -> Bot:
-        waits: list[float] = []
-
-        async def sleep(seconds: float) -> None:
-            waits.append(seconds)  # recorded, never slept
-
-        def factory(
-            session: aiohttp.ClientSession, config: AppConfig, metrics: Metrics
-        ) -> GitHubApp:
-            return GitHubApp(
-                session,
-                app_id=config.app_id,
-                private_key=config.private_key,
-                api_url=config.api_url,
-                metrics=metrics,
-                sleep=sleep,
-                policy=RetryPolicy(timeout=0.3),
-            )
-
-        config = AppConfig(**{**app_config.__dict__, **config_changes})
-        app = create_app(config, github_factory=factory)
-        return Bot(await aiohttp_client(app), app, waits)
+        bot: Bot = await make_bot(client_timeout=0.3, **config_changes)
+        return bot
 
     return make
 
