@@ -308,3 +308,61 @@ def test_no_move_fix_when_uv_installs_the_prerelease_itself() -> None:
     findings = check(text)
     assert [f.rule_id for f in findings] == ["WW006"]
     assert findings[0].fix is None
+
+
+CACHE_FIRST = """\
+    on: push
+    jobs:
+      test:
+        runs-on: ubuntu-latest
+        steps:
+          - uses: actions/cache@v5
+            with:
+              path: ~/.cache/pip
+              key: pip-${{ hashFiles('r') }}
+          - uses: actions/setup-python@v6
+            with:
+              python-version: "3.16-dev"
+          - run: pip install -r r.txt
+    """
+
+
+def test_fix_moves_a_cache_restored_before_setup_python_below_it() -> None:
+    assert fixed(CACHE_FIRST) == textwrap.dedent(
+        """\
+        on: push
+        jobs:
+          test:
+            runs-on: ubuntu-latest
+            steps:
+              - uses: actions/setup-python@v6
+                id: setup-python
+                with:
+                  python-version: "3.16-dev"
+              - uses: actions/cache@v5
+                with:
+                  path: ~/.cache/pip
+                  key: pip-${{ steps.setup-python.outputs.python-version }}-${{ hashFiles('r') }}
+              - run: pip install -r r.txt
+        """
+    )
+
+
+def test_fix_all_moves_several_caches_that_precede_setup_python() -> None:
+    text = textwrap.dedent(CACHE_FIRST).replace(
+        "      - uses: actions/setup-python@v6\n",
+        "      - name: second\n        uses: actions/cache@v5\n        with:\n"
+        "          path: ~/.cache/uv\n          key: uv-x\n"
+        "      - uses: actions/setup-python@v6\n",
+    )
+    fixed_text, count = fix_all(text, as_of=TODAY)
+    assert count == 2
+    assert analyse(fixed_text, as_of=TODAY).findings == ()
+
+
+def test_finding_identity_survives_a_step_added_above() -> None:
+    text = textwrap.dedent(MATRIX_WORKFLOW)
+    (before,) = check(text)
+    shifted = text.replace("    steps:\n", "    steps:\n      - run: echo first\n")
+    (after,) = check(shifted)
+    assert after.fingerprint == before.fingerprint

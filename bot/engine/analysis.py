@@ -61,7 +61,12 @@ class Issue:
 
     @property
     def anchor(self) -> str:
-        return f"{self.step.label}#{self.step.index}"
+        """The step by its label and its rank among steps so labelled: unlike its position,
+        this survives steps added or moved above it (fixes move steps; fingerprints in
+        review comments must not change when a pull request adds a step)."""
+        same = [step for step in self.job.steps if step.label == self.step.label]
+        rank = next(n for n, step in enumerate(same) if step is self.step)
+        return f"{self.step.label}#{rank}"
 
     def add(self, pythons: list[str]) -> None:
         self.pythons.extend(p for p in pythons if p not in self.pythons)

@@ -187,7 +187,7 @@ def _key_fix(issue: Issue, context: Context) -> Fix | None:
         return None
     (index,) = issue.sources
     setup = next((s for s in issue.job.steps if s.index == index), None)
-    if setup is None or setup.index >= issue.step.index:
+    if setup is None:
         return None
     edits: list[TextEdit] = []
     step_id = setup.id
@@ -206,18 +206,46 @@ def _key_fix(issue: Issue, context: Context) -> Fix | None:
     key_edits = _versioned(key, token, requested, False, context)
     if key_edits is None:
         return None
-    edits.extend(key_edits)
+    cache_edits = list(key_edits)
     if restore is not None:
         restore_edits = _restore_from_key(restore, key, key_edits, token, context)
         if restore_edits is None:
             restore_edits = _versioned(restore, token, requested, True, context)
         if restore_edits is None:
             return None
-        edits.extend(restore_edits)
+        cache_edits.extend(restore_edits)
     description = f"Key the cache on steps.{step_id}.outputs.python-version, the exact build"
+    if setup.index > issue.step.index:
+        # The cache is restored before Python is set up, when that output is still empty:
+        # the step moves below the setup step, rewritten.
+        moved = _moved_below(issue.step, setup, issue.job.steps, cache_edits, context)
+        if moved is None:
+            return None
+        cache_edits = moved
+        description += f", and restore it after '{setup.label}'"
+    edits.extend(cache_edits)
     if setup.id is None:
         description += f" (adds id: {step_id} to the setup-python step)"
     return Fix(description, tuple(edits))
+
+
+def _moved_below(
+    step: Step, target: Step, steps: list[Step], edits: list[TextEdit], context: Context
+) -> list[TextEdit] | None:
+    """Edits that cut ``step`` (with ``edits`` applied to it) and paste it after ``target``."""
+    position = {s.index: n for n, s in enumerate(steps)}
+    cut = _step_lines(steps, position[step.index], context)
+    paste = _step_lines(steps, position[target.index], context)
+    if cut is None or paste is None:
+        return None
+    start, end = cut
+    if any(edit.start < start or edit.end > end for edit in edits):
+        return None
+    local = [replace(edit, start=edit.start - start, end=edit.end - start) for edit in edits]
+    text = apply_edits(context.source.text[start:end], local)
+    if not text.endswith(("\n", "\r")):
+        return None
+    return [context.source.edit(start, end, ""), context.source.edit(paste[1], paste[1], text)]
 
 
 def _restore_from_key(
