@@ -4,7 +4,9 @@ key or restore-keys do not name the exact Python build (caching-facts §4, §8.2
 from __future__ import annotations
 
 import pytest
-from support import check, rule_ids
+from support import TODAY, check, fix_problems, rule_ids
+
+from bot.engine import analyse, apply_edits, fix_all
 
 SETUP_316 = """\
           - uses: actions/setup-python@v6
@@ -192,9 +194,14 @@ def test_deadsnakes_nightly_also_breaks_tox_caches() -> None:
     assert rule_ids(job(cache_step("tox-x", path=".tox"), setup=DEADSNAKES_NIGHTLY)) == ["WW001"]
 
 
-def test_deadsnakes_nightly_with_unversioned_key_has_no_fix() -> None:
-    (finding,) = check(job(cache_step("pip-x"), setup=DEADSNAKES_NIGHTLY))
-    assert finding.fix is None
+def test_deadsnakes_nightly_fix_keys_on_a_hash_of_python_vv() -> None:
+    text = job(cache_step("pip-x"), setup=DEADSNAKES_NIGHTLY)
+    (finding,) = check(text)
+    assert finding.fix is not None
+    assert fix_problems(text, finding) == []
+    fixed = apply_edits(text, finding.fix.edits)
+    assert "python -VV | sha256sum" in fixed
+    assert "key: pip-x-${{ env.PYTHON_BUILD }}" in fixed
 
 
 def test_uv_python_install_prerelease_is_detected() -> None:
@@ -245,3 +252,21 @@ def test_other_setup_python_outputs_under_the_versioned_directory_are_exact(toke
 def test_path_under_python_root_dir_is_protected_by_the_cache_version() -> None:
     path = "${{ env.Python_ROOT_DIR }}/lib/python3.16/site-packages"
     assert rule_ids(job(cache_step("k-${{ hashFiles('r.txt') }}", path=path))) == []
+
+
+def test_hash_fix_reuses_an_existing_python_vv_step() -> None:
+    writer = (
+        "          - run: echo \"PY=$(python -VV | sha256sum | cut -d' ' -f1)\" >> $GITHUB_ENV\n"
+    )
+    text = job(cache_step("pip-x"), setup=DEADSNAKES_NIGHTLY + writer)
+    (finding,) = check(text)
+    assert finding.fix is not None
+    assert [edit.replacement for edit in finding.fix.edits] == ["-${{ env.PY }}"]
+
+
+def test_hash_fix_serves_two_caches_with_one_step() -> None:
+    text = job(cache_step("pip-x") + cache_step("uv-x", path="~/.cache/uv"), DEADSNAKES_NIGHTLY)
+    fixed, count = fix_all(text, as_of=TODAY)
+    assert count == 2
+    assert fixed.count("python -VV") == 1
+    assert analyse(fixed, as_of=TODAY).findings == ()

@@ -35,7 +35,7 @@ from bot.engine.expressions import (
 from bot.engine.findings import Analysis, FileError, Finding
 from bot.engine.interpreters import Install, Resolution, container_install, install_of
 from bot.engine.source import Source
-from bot.engine.versions import Candidate, ReleaseTable, describe
+from bot.engine.versions import Candidate, Installer, ReleaseTable, describe
 from bot.engine.workflow import Job, NotAWorkflow, Row, Step, load_workflow, to_value
 
 _SHIPPED_RELEASES = ReleaseTable.shipped()
@@ -51,9 +51,14 @@ class Issue:
     node: YNode
     reason: str
     pythons: list[str] = field(default_factory=list)
-    # For cache-key fixes: the setup-python steps that installed the unsafe Pythons.
+    # For fixes: the steps that installed the unsafe Pythons, by step index, and how.
     sources: set[int] = field(default_factory=set)
     fixable: bool = True
+    installers: dict[int, Installer] = field(default_factory=dict)
+    # Some unsafe Python is a nightly: only a hash of ``python -VV`` tells its builds apart.
+    nightly: bool = False
+    # Every matrix row puts exactly one interpreter on PATH, so ``python -VV`` names it.
+    one_interpreter: bool = True
 
     @property
     def identity(self) -> tuple[str, str, str]:
@@ -176,6 +181,9 @@ def detect(
                 found[key].add(issue.pythons)
                 found[key].sources |= issue.sources
                 found[key].fixable &= issue.fixable
+                found[key].installers.update(issue.installers)
+                found[key].nightly |= issue.nightly
+                found[key].one_interpreter &= issue.one_interpreter
             else:
                 found[key] = issue
     return list(found.values()), context
@@ -415,7 +423,11 @@ def covers(key: str, install: Install, candidate: Candidate, cache: Step, row: _
                 and not candidate.nightly
             ):
                 return True
-            if producer.run and _reveals_version(producer.run, candidate):
+            if (
+                producer.run
+                and producer.index > install.step.index
+                and _reveals_version(producer.run, candidate)
+            ):
                 return True
         elif parts[0] == "env" and len(parts) == 2:
             if parts[1] in _SETUP_PYTHON_LOCATIONS:
@@ -427,7 +439,9 @@ def covers(key: str, install: Install, candidate: Candidate, cache: Step, row: _
                 ):
                     return True
             elif any(
-                s.index < cache.index and parts[1] in s.run and _reveals_version(s.run, candidate)
+                install.step.index < s.index < cache.index
+                and parts[1] in s.run
+                and _reveals_version(s.run, candidate)
                 for s in row.env_writers
                 if s.run
             ):
@@ -469,8 +483,12 @@ def _key_issues(
 ) -> Iterator[Issue]:
     hazards = [(i, c) for i, c in row.prereleases() if c.nightly or not artefact.checks_interpreter]
     uncovered = [(i, c) for i, c in hazards if not covers(key.text, i, c, step, row)]
-    sources = {i.step.index for i, _ in hazards if i.installer == "setup-python"}
-    fixable = all(i.installer == "setup-python" and not c.nightly for i, c in hazards)
+    installers = {i.step.index: i.installer for i, _ in hazards}
+    on_path = {i.step.index for i in row.installs if i.installer in _ON_PATH}
+    nightly = any(c.nightly for _, c in hazards)
+    sources = set(installers)
+    # setup-python and deadsnakes put the Python on PATH, where a key can name it.
+    fixable = all(i.installer in _ON_PATH for i, _ in hazards)
     if uncovered:
         requested = _mentions_request(key.text, uncovered)
         what = (
@@ -489,6 +507,9 @@ def _key_issues(
             _describe(uncovered, context),
             sources,
             fixable,
+            installers=installers,
+            nightly=nightly,
+            one_interpreter=len(on_path) == 1,
         )
         return
     node, restore = _restore_keys(step)
@@ -508,8 +529,14 @@ def _key_issues(
                 _describe(missing, context),
                 sources,
                 fixable,
+                installers=installers,
+                nightly=nightly,
+                one_interpreter=len(on_path) == 1,
             )
             return
+
+
+_ON_PATH = ("setup-python", "deadsnakes")
 
 
 def _mentions_request(key: str, pairs: list[tuple[Install, Candidate]]) -> bool:

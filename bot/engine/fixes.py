@@ -183,9 +183,105 @@ def _free_id(context: Context, issue: Issue) -> str:
 
 
 def _key_fix(issue: Issue, context: Context) -> Fix | None:
-    if len(issue.sources) != 1:
+    if len(issue.sources) == 1 and not issue.nightly:
+        (index,) = issue.sources
+        if issue.installers.get(index) == "setup-python":
+            return _output_key_fix(issue, context, index)
+    if issue.one_interpreter:
+        return _build_hash_key_fix(issue, context)
+    return None
+
+
+_HASH_WRITER = re.compile(r"(\w+)=\$\(python3? -VV")
+
+
+def _build_hash_key_fix(issue: Issue, context: Context) -> Fix | None:
+    """Key on a hash of ``python -VV`` (which holds a nightly's build date and commit),
+    exported by a step after the last Python setup; the cache moves below it if needed."""
+    steps = issue.job.steps
+    last = max(issue.sources)
+    setups = [s for s in steps if s.index in issue.sources]
+    if not setups or min(issue.sources) < 0:
+        return None  # a container's Python: nothing to place the step after
+    anchor = next(s for s in steps if s.index == last)
+    writer = next(
+        (
+            s
+            for s in steps
+            if s.index > last
+            and s.index < issue.step.index
+            and s.run
+            and "GITHUB_ENV" in s.run
+            and _HASH_WRITER.search(s.run)
+        ),
+        None,
+    )
+    variable = "PYTHON_BUILD"
+    if writer is not None and writer.run is not None:
+        match = _HASH_WRITER.search(writer.run)
+        assert match is not None
+        variable = match.group(1)
+    elif variable in context.source.text:
         return None
-    (index,) = issue.sources
+    token = f"${{{{ env.{variable} }}}}"
+    requested: set[str] = set()
+    for setup in setups:
+        requested |= _request_paths(setup)
+    cache_edits = _cache_key_edits(issue, token, requested, context)
+    if cache_edits is None:
+        return None
+    description = f"Key the cache on env.{variable}, a hash of python -VV (the exact build)"
+    if writer is not None:
+        return Fix(description, tuple(cache_edits))
+    position = {s.index: n for n, s in enumerate(steps)}
+    paste = _step_lines(steps, position[anchor.index], context)
+    cache_lines = _step_lines(steps, position[issue.step.index], context)
+    if paste is None or cache_lines is None:
+        return None
+    prefix = context.source.text[cache_lines[0] : issue.step.node.start]
+    dash, key_indent = " " * prefix.index("-"), " " * len(prefix)
+    hash_step = (
+        f"{dash}- name: Hash the Python build\n"
+        f"{key_indent}shell: bash\n"
+        f"{key_indent}run: echo \"{variable}=$(python -VV | sha256sum | cut -d' ' -f1)\" "
+        '>> "$GITHUB_ENV"\n'
+    )
+    description += f", computed after '{anchor.label}'"
+    if issue.step.index < last:
+        moved = _moved_below(issue.step, anchor, steps, cache_edits, context)
+        if moved is None:
+            return None
+        cut, pasted = moved
+        pasted = replace(pasted, replacement=hash_step + pasted.replacement)
+        return Fix(description + ", and restore the cache after it", (cut, pasted))
+    insert = context.source.edit(paste[1], paste[1], hash_step)
+    return Fix(description, (insert, *cache_edits))
+
+
+def _cache_key_edits(
+    issue: Issue, token: str, requested: set[str], context: Context
+) -> list[TextEdit] | None:
+    """Edits that put ``token`` into the cache step's key and each of its restore-keys."""
+    key = issue.step.input("key")
+    restore = issue.step.input("restore-keys")
+    if key is None:
+        return None
+    key_edits = _versioned(key, token, requested, False, context)
+    if key_edits is None:
+        return None
+    edits = list(key_edits)
+    if restore is not None:
+        restore_edits = _restore_from_key(restore, key, key_edits, token, context)
+        if restore_edits is None:
+            restore_edits = _versioned(restore, token, requested, True, context)
+        if restore_edits is None:
+            return None
+        edits.extend(restore_edits)
+    return edits
+
+
+def _output_key_fix(issue: Issue, context: Context, index: int) -> Fix | None:
+    """Key on ``steps.<setup-python id>.outputs.python-version``, adding the id if needed."""
     setup = next((s for s in issue.job.steps if s.index == index), None)
     if setup is None:
         return None
@@ -198,22 +294,9 @@ def _key_fix(issue: Issue, context: Context) -> Fix | None:
             return None
         edits.append(insertion)
     token = f"${{{{ steps.{step_id}.outputs.python-version }}}}"
-    requested = _request_paths(setup)
-    key = issue.step.input("key")
-    restore = issue.step.input("restore-keys")
-    if key is None:
+    cache_edits = _cache_key_edits(issue, token, _request_paths(setup), context)
+    if cache_edits is None:
         return None
-    key_edits = _versioned(key, token, requested, False, context)
-    if key_edits is None:
-        return None
-    cache_edits = list(key_edits)
-    if restore is not None:
-        restore_edits = _restore_from_key(restore, key, key_edits, token, context)
-        if restore_edits is None:
-            restore_edits = _versioned(restore, token, requested, True, context)
-        if restore_edits is None:
-            return None
-        cache_edits.extend(restore_edits)
     description = f"Key the cache on steps.{step_id}.outputs.python-version, the exact build"
     if setup.index > issue.step.index:
         # The cache is restored before Python is set up, when that output is still empty:
