@@ -485,10 +485,23 @@ def _key_issues(
     uncovered = [(i, c) for i, c in hazards if not covers(key.text, i, c, step, row)]
     installers = {i.step.index: i.installer for i, _ in hazards}
     on_path = {i.step.index for i in row.installs if i.installer in _ON_PATH}
-    nightly = any(c.nightly for _, c in hazards)
-    sources = set(installers)
-    # setup-python and deadsnakes put the Python on PATH, where a key can name it.
-    fixable = all(i.installer in _ON_PATH for i, _ in hazards)
+
+    def issue(rule: rules.Rule, node: YNode, reason: str, pairs: list[Pair]) -> Issue:
+        return Issue(
+            rule,
+            job,
+            step,
+            node,
+            reason,
+            _describe(pairs, context),
+            sources=set(installers),
+            # setup-python and deadsnakes put the Python on PATH, where a key can name it.
+            fixable=all(i.installer in _ON_PATH for i, _ in hazards),
+            installers=installers,
+            nightly=any(c.nightly for _, c in hazards),
+            one_interpreter=len(on_path) == 1,
+        )
+
     if uncovered:
         requested = _mentions_request(key.text, uncovered)
         what = (
@@ -496,20 +509,13 @@ def _key_issues(
             if requested
             else "names no Python build"
         )
-        yield Issue(
+        yield issue(
             rules.PRERELEASE_CACHE_KEY,
-            job,
-            step,
             key,
             f"The key of this {artefact.value} {what}, so each new build of a pre-release "
             "restores wheels compiled against the previous one, whose ABI may differ (the "
             "wheel tag cannot tell them apart).",
-            _describe(uncovered, context),
-            sources,
-            fixable,
-            installers=installers,
-            nightly=nightly,
-            one_interpreter=len(on_path) == 1,
+            uncovered,
         )
         return
     node, restore = _restore_keys(step)
@@ -518,25 +524,19 @@ def _key_issues(
     for prefix in restore:
         missing = [(i, c) for i, c in hazards if not covers(prefix, i, c, step, row)]
         if missing:
-            yield Issue(
+            yield issue(
                 rules.PRERELEASE_RESTORE_KEY,
-                job,
-                step,
                 node,
                 f"The key names the exact Python build, but the restore-key {prefix!r} does "
                 "not: when the exact key misses (a new pre-release), the newest cache built "
                 "by another build is restored instead.",
-                _describe(missing, context),
-                sources,
-                fixable,
-                installers=installers,
-                nightly=nightly,
-                one_interpreter=len(on_path) == 1,
+                missing,
             )
             return
 
 
 _ON_PATH = ("setup-python", "deadsnakes")
+Pair = tuple[Install, Candidate]
 
 
 def _mentions_request(key: str, pairs: list[tuple[Install, Candidate]]) -> bool:
