@@ -184,3 +184,27 @@ def test_setup_uv_cache_suffix_with_the_exact_version_is_safe() -> None:
         before=SETUP_PYTHON_316.replace("        with:", "        id: py\n        with:"),
     )
     assert rule_ids(text) == []
+
+
+def nox_job(versions: str, key: str) -> str:
+    return (
+        "on: push\njobs:\n  nox:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - uses: wntrblm/nox@2025.10.16\n        with:\n"
+        f"          python-versions: '{versions}'\n"
+        "      - uses: actions/cache@v5\n        with:\n          path: .nox\n"
+        f"          key: {key}\n"
+    )
+
+
+def test_nox_action_installs_prereleases_from_its_list() -> None:
+    assert rule_ids(nox_job("3.14, 3.16", "nox-${{ hashFiles('noxfile.py') }}")) == ["WW001"]
+
+
+def test_nox_action_with_final_versions_only_is_safe() -> None:
+    assert rule_ids(nox_job("3.14, 3.15", "nox-${{ hashFiles('noxfile.py') }}")) == []
+
+
+def test_python_location_after_nox_names_only_its_last_python() -> None:
+    key = "nox-${{ env.pythonLocation }}"
+    assert rule_ids(nox_job("3.14, 3.16", key)) == []
+    assert rule_ids(nox_job("3.16, 3.14", key)) == ["WW001"]

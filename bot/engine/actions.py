@@ -56,6 +56,8 @@ def parse_uses(text: str, line_text: str = "") -> ActionRef | None:
 SETUP_PYTHON = "actions/setup-python"
 SETUP_UV = "astral-sh/setup-uv"
 DEADSNAKES = "deadsnakes/action"
+# Installs its comma-separated python-versions with setup-python and allow-prereleases.
+NOX = "wntrblm/nox"
 CACHE = "actions/cache"
 PRE_COMMIT = "pre-commit/action"
 

@@ -12,6 +12,7 @@ from bot.engine import rules
 from bot.engine.actions import (
     CACHE,
     DEADSNAKES,
+    NOX,
     PRE_COMMIT,
     SETUP_PYTHON,
     SETUP_UV,
@@ -208,7 +209,7 @@ def _relevant_steps(job: Job) -> list[Step]:
         for step in job.steps
         if _may_cache(step)
         or step.id is not None
-        or (step.uses is not None and step.uses.name in (SETUP_PYTHON, DEADSNAKES))
+        or (step.uses is not None and step.uses.name in (SETUP_PYTHON, DEADSNAKES, NOX))
         or (step.run is not None and ("uv" in step.run or "GITHUB_ENV" in step.run))
     ]
 

@@ -7,7 +7,7 @@ import shlex
 from dataclasses import dataclass
 from datetime import date
 
-from bot.engine.actions import DEADSNAKES, SETUP_PYTHON, SETUP_UV
+from bot.engine.actions import DEADSNAKES, NOX, SETUP_PYTHON, SETUP_UV
 from bot.engine.document import YMap, YScalar
 from bot.engine.expressions import UNKNOWN, Evaluator, render
 from bot.engine.versions import Candidate, Installer, ReleaseTable, classify, python_image_tag
@@ -75,6 +75,18 @@ def install_of(step: Step, evaluator: Evaluator, resolution: Resolution) -> Inst
             candidates(requests, "setup-python", allow.strip().lower() == "true"),
             request_text=node.value if node else "",
             sets_python_location=update.strip().lower() != "false",
+        )
+    if uses is not None and uses.name == NOX:
+        requested = _rendered(_input_text(step, "python-versions"), evaluator)
+        if not requested:
+            return None  # the action's defaults: final versions when it was released
+        requests = [part.strip() for part in requested.split(",") if part.strip()]
+        # Its setup-python step has no id the workflow can read, but it exports pythonLocation.
+        return Install(
+            step,
+            "nox",
+            candidates(requests, "setup-python", True),
+            sets_python_location=True,
         )
     if uses is not None and uses.name == DEADSNAKES:
         requested = _rendered(_input_text(step, "python-version"), evaluator)

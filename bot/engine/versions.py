@@ -14,7 +14,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Literal
 
-Installer = Literal["setup-python", "uv", "deadsnakes", "docker"]
+Installer = Literal["setup-python", "uv", "deadsnakes", "docker", "nox"]
 
 
 class Kind(Enum):
