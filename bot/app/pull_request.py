@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 router = routing.Router()
 
 PULL_URL = "/repos/{owner}/{repo}/pulls/{pull_number}"
-PER_PAGE = {"per_page": 100}
 
 
 async def changed_workflows(

@@ -58,10 +58,6 @@ class YScalar(YNode):
         elif self.tag.endswith(":null"):
             self.text = ""
 
-    @property
-    def is_true(self) -> bool:
-        return self.text.strip().lower() == "true"
-
 
 @dataclass(eq=False, slots=True)
 class YSeq(YNode):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Union
 
@@ -363,9 +363,6 @@ def _equal(left: Value, right: Value) -> bool | _Unknown:
     if isinstance(left, list | dict) or isinstance(right, list | dict):
         return False
     return _number(left) == _number(right)
-
-
-Lookup = Callable[[str], Value]
 
 
 class Evaluator:

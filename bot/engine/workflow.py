@@ -60,7 +60,6 @@ class Job:
     # ``None`` when the matrix cannot be known statically (``fromJSON(needs...)``).
     rows: list[Row] | None
     env: list[YMap] = field(default_factory=list)
-    composite: bool = False
 
     @functools.cached_property
     def step_ids(self) -> frozenset[str]:
@@ -83,7 +82,7 @@ def load_workflow(root: YValue | None, lines: list[str]) -> Workflow:
         steps = runs.get("steps")
         if not isinstance(steps, YSeq):
             return Workflow([], None)
-        job = Job("(composite)", runs, _steps(steps, lines), [{}], composite=True)
+        job = Job("(composite)", runs, _steps(steps, lines), [{}])
         return Workflow([job], None)
     jobs = root.get("jobs")
     if jobs is None:
