@@ -19,6 +19,7 @@ from bot.engine import (
     fix_all,
     parse_config,
 )
+from bot.engine.calls import Inputs, local_calls
 from bot.engine.document import MAX_BYTES
 from bot.render import FileReport
 from bot.render.github import render_github
@@ -189,22 +190,29 @@ def _read(path: str) -> tuple[str | None, str | None]:
 def _check(args: argparse.Namespace) -> int:
     config = _load_config(args.config)
     as_of = args.as_of or date.today()
-    reports: list[FileReport] = []
-    diffs: list[str] = []
-    fixed_files = fixed = 0
+    entries: list[FileReport | tuple[str, str]] = []
     for path, problem in _discover(args.paths):
         if problem is not None:
-            reports.append(FileReport(path, read_error=problem))
+            entries.append(FileReport(path, read_error=problem))
             continue
         if config.ignores_path(path.removeprefix("./")):
             continue
         text, problem = _read(path)
-        if text is None:
-            reports.append(FileReport(path, read_error=problem))
+        entries.append(FileReport(path, read_error=problem) if text is None else (path, text))
+    files = [entry for entry in entries if isinstance(entry, tuple)]
+    inputs = _caller_inputs(files)
+    reports: list[FileReport] = []
+    diffs: list[str] = []
+    fixed_files = fixed = 0
+    for entry in entries:
+        if isinstance(entry, FileReport):
+            reports.append(entry)
             continue
+        path, text = entry
+        given = inputs.get(Path(path).resolve(), [])
         if args.fix or args.diff:
             try:
-                new_text, count = fix_all(text, config=config, as_of=as_of)
+                new_text, count = fix_all(text, config=config, as_of=as_of, inputs=given)
             except Exception:  # reported as an error by the analysis below
                 new_text, count = text, 0
             if new_text != text:
@@ -219,7 +227,7 @@ def _check(args: argparse.Namespace) -> int:
                         continue
                     fixed, fixed_files, text = fixed + count, fixed_files + 1, new_text
         try:
-            analysis = analyse(text, config=config, as_of=as_of)
+            analysis = analyse(text, config=config, as_of=as_of, inputs=given)
         except Exception as exc:  # a bug must cost one file, not the whole run
             reports.append(FileReport(path, read_error=f"internal error, please report: {exc!r}"))
             continue
@@ -234,6 +242,34 @@ def _check(args: argparse.Namespace) -> int:
     if any(report.error for report in reports):
         return EXIT_ERROR
     return EXIT_FINDINGS if any(report.findings for report in reports) else EXIT_CLEAN
+
+
+def _caller_inputs(files: list[tuple[str, str]]) -> dict[Path, list[Inputs]]:
+    """What the checked files pass to the local reusable workflows and composite actions they
+    call, by the called file's resolved path: a called file is analysed with those inputs."""
+    found: dict[Path, list[Inputs]] = {}
+    for path, text in files:
+        calls = local_calls(text)
+        if not calls:
+            continue
+        root = _repository_root(Path(path).resolve())
+        for call in calls:
+            target = (root / call.target).resolve()
+            if target.is_dir():
+                target = next(
+                    (target / n for n in ("action.yml", "action.yaml") if (target / n).is_file()),
+                    target,
+                )
+            known = found.setdefault(target, [])
+            known.extend(inputs for inputs in call.inputs if inputs not in known)
+    return found
+
+
+def _repository_root(path: Path) -> Path:
+    for parent in path.parents:
+        if (parent / ".git").exists() or (parent / ".github").is_dir():
+            return parent
+    return Path.cwd()
 
 
 def _unified(path: str, before: str, after: str) -> str:

@@ -3,8 +3,9 @@ restore wheels built by another build of the same pre-release."""
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -92,16 +93,18 @@ def analyse(
     config: Config | None = None,
     as_of: date | None = None,
     releases: ReleaseTable | None = None,
+    inputs: Sequence[Mapping[str, Value]] = (),
 ) -> Analysis:
     """Find the unsafe caches in one workflow or composite action, with verified fixes.
 
     ``releases`` replaces the shipped release table (a server may refresh it from
     actions/python-versions' manifest with ``ReleaseTable.with_manifest``); the
-    configuration's ``released`` overrides apply on top of either.
+    configuration's ``released`` overrides apply on top of either. ``inputs`` are what
+    callers pass to this reusable workflow or composite action (``bot.engine.calls``).
     """
     config = config or Config()
     table = (releases or _SHIPPED_RELEASES).overridden(config.released)
-    resolution = Resolution(as_of or date.today(), table)
+    resolution = Resolution(as_of or date.today(), table, tuple(dict(i) for i in inputs))
     try:
         issues, context = detect(text, resolution)
     except DocumentError as exc:
@@ -168,7 +171,12 @@ def detect(
         if (jobs is None or job.id in jobs) and any(map(_may_cache, job.steps))
     ]
     plans = [(job, _distinct_rows(job, context), _relevant_steps(job)) for job in selected]
-    context.work = sum(len(rows) * max(len(steps), 1) for _, rows, steps in plans)
+    # A called file is analysed once for each set of inputs its callers pass, on top of the
+    # defaults it declares; with no callers known, its inputs are unknown.
+    options: list[Value] = [
+        {**workflow.input_defaults, **given} for given in resolution.inputs
+    ] or [UNKNOWN]
+    context.work = len(options) * sum(len(rows) * max(len(steps), 1) for _, rows, steps in plans)
     if context.work > MAX_WORK:
         raise DocumentError(
             f"workflow too large to analyse: {context.work:,} matrix rows x steps "
@@ -176,7 +184,7 @@ def detect(
         )
     found: dict[tuple[str, str, int, int], Issue] = {}
     for job, rows, steps in plans:
-        for issue in _job_issues(job, rows, steps, context):
+        for issue in _job_issues(job, rows, steps, options, context):
             key = (issue.rule.id, job.id, issue.step.index, issue.node.start)
             if key in found:
                 found[key].add(issue.pythons)
@@ -271,11 +279,11 @@ def _distinct_rows(job: Job, context: Context) -> list[Row | None]:
 
 
 def _job_issues(
-    job: Job, rows: list[Row | None], steps: list[Step], context: Context
+    job: Job, rows: list[Row | None], steps: list[Step], options: list[Value], context: Context
 ) -> Iterator[Issue]:
-    for row in rows:
+    for inputs, row in itertools.product(options, rows):
         matrix: Value = row if row is not None else UNKNOWN
-        base: dict[str, Value] = {"matrix": matrix, "inputs": UNKNOWN}
+        base: dict[str, Value] = {"matrix": matrix, "inputs": inputs}
         evaluator = Evaluator(base)
         runner = {"os": _runner_os(job, evaluator), "arch": UNKNOWN, "temp": UNKNOWN}
         env = _env(job.env, Evaluator({**base, "runner": runner}))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import date
 
@@ -12,6 +13,7 @@ from bot.engine.config import Config
 from bot.engine.document import DocumentError, YScalar
 from bot.engine.expressions import (
     ExpressionError,
+    Value,
     find_expressions,
     parse,
     references,
@@ -463,7 +465,11 @@ def _insert_id(setup: Step, step_id: str, context: Context) -> TextEdit | None:
 
 
 def fix_all(
-    text: str, *, config: Config | None = None, as_of: date | None = None
+    text: str,
+    *,
+    config: Config | None = None,
+    as_of: date | None = None,
+    inputs: Sequence[Mapping[str, Value]] = (),
 ) -> tuple[str, int]:
     """Apply every offered fix, re-analysing between rounds; returns the text and the count.
 
@@ -472,7 +478,7 @@ def fix_all(
     """
     applied = 0
     for _ in range(_MAX_ROUNDS):
-        analysis = analyse(text, config=config, as_of=as_of)
+        analysis = analyse(text, config=config, as_of=as_of, inputs=inputs)
         chosen: list[TextEdit] = []
         for finding in analysis.findings:
             if finding.fix is None:

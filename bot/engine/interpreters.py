@@ -9,7 +9,7 @@ from datetime import date
 
 from bot.engine.actions import DEADSNAKES, NOX, SETUP_PYTHON, SETUP_UV
 from bot.engine.document import YMap, YScalar
-from bot.engine.expressions import UNKNOWN, Evaluator, render
+from bot.engine.expressions import UNKNOWN, Evaluator, Value, render
 from bot.engine.versions import Candidate, Installer, ReleaseTable, classify, python_image_tag
 from bot.engine.workflow import Job, Step
 
@@ -31,6 +31,8 @@ class Install:
 class Resolution:
     as_of: date
     releases: ReleaseTable
+    # What callers pass to a reusable workflow or composite action; empty: unknown.
+    inputs: tuple[dict[str, Value], ...] = ()
 
 
 def _rendered(text: str | None, evaluator: Evaluator) -> str | None:

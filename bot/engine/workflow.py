@@ -70,6 +70,10 @@ class Job:
 class Workflow:
     jobs: list[Job]
     env: YMap | None
+    # Jobs that call a reusable workflow (``jobs.<id>.uses``): no steps of their own.
+    callers: list[Job] = field(default_factory=list)
+    # Declared inputs (``on.workflow_call.inputs`` or an action's ``inputs``) and defaults.
+    input_defaults: dict[str, Value] = field(default_factory=dict)
 
 
 def load_workflow(root: YValue | None, lines: list[str]) -> Workflow:
@@ -83,7 +87,7 @@ def load_workflow(root: YValue | None, lines: list[str]) -> Workflow:
         if not isinstance(steps, YSeq):
             return Workflow([], None)
         job = Job("(composite)", runs, _steps(steps, lines), [{}])
-        return Workflow([job], None)
+        return Workflow([job], None, input_defaults=_defaults(root.get("inputs")))
     jobs = root.get("jobs")
     if jobs is None:
         return Workflow([], None)
@@ -92,22 +96,38 @@ def load_workflow(root: YValue | None, lines: list[str]) -> Workflow:
         raise NotAWorkflow("'jobs' must be a mapping of job ids to jobs", where.line, where.column)
     workflow_env = root.mapping("env")
     result: list[Job] = []
+    callers: list[Job] = []
     for name, body in jobs.pairs:
-        if not isinstance(body, YMap) or body.get("uses") is not None:
-            continue  # reusable-workflow callers: the called file is analysed on its own
+        if not isinstance(body, YMap):
+            continue
         steps = body.get("steps")
         strategy = body.mapping("strategy")
         matrix = strategy.get("matrix") if strategy else None
-        result.append(
-            Job(
-                id=name.value,
-                node=body,
-                steps=_steps(steps, lines) if isinstance(steps, YSeq) else [],
-                rows=expand_matrix(matrix),
-                env=[env for env in (workflow_env, body.mapping("env")) if env is not None],
-            )
+        job = Job(
+            id=name.value,
+            node=body,
+            steps=_steps(steps, lines) if isinstance(steps, YSeq) else [],
+            rows=expand_matrix(matrix),
+            env=[env for env in (workflow_env, body.mapping("env")) if env is not None],
         )
-    return Workflow(result, workflow_env)
+        # A reusable-workflow caller has no steps: the called file is analysed on its own,
+        # with the inputs its callers pass (see ``bot.engine.calls``).
+        (callers if body.get("uses") is not None else result).append(job)
+    on = root.get("on")
+    call = on.get("workflow_call") if isinstance(on, YMap) else None
+    defaults = _defaults(call.get("inputs")) if isinstance(call, YMap) else {}
+    return Workflow(result, workflow_env, callers, defaults)
+
+
+def _defaults(inputs: YValue | None) -> dict[str, Value]:
+    """Declared inputs: their default, or UNKNOWN when a caller must supply them."""
+    if not isinstance(inputs, YMap):
+        return {}
+    declared: dict[str, Value] = {}
+    for name, spec in inputs.pairs:
+        default = spec.get("default") if isinstance(spec, YMap) else None
+        declared[name.value] = UNKNOWN if default is None else to_value(default)
+    return declared
 
 
 def _steps(sequence: YSeq, lines: list[str]) -> list[Step]:

@@ -1,0 +1,54 @@
+"""Calls to reusable workflows and composite actions of the same repository, with the
+inputs each caller passes, so that the called file can be analysed with them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.engine.document import DocumentError, YMap, YScalar, parse_document
+from bot.engine.expressions import UNKNOWN, Evaluator, Value, evaluate_text
+from bot.engine.source import Source
+from bot.engine.workflow import Job, NotAWorkflow, load_workflow, to_value
+
+Inputs = dict[str, Value]
+
+
+@dataclass(frozen=True)
+class LocalCall:
+    """``uses: ./path`` in a job (a reusable workflow) or a step (a composite action)."""
+
+    target: str  # as written, relative to the repository root: ``./.github/workflows/x.yml``
+    inputs: tuple[Inputs, ...]  # one per distinct set of values the callers pass
+
+
+def local_calls(text: str) -> list[LocalCall]:
+    """The local calls a workflow or composite action makes; none if it does not parse."""
+    try:
+        workflow = load_workflow(parse_document(text), Source(text).lines)
+    except (DocumentError, NotAWorkflow):
+        return []
+    calls: dict[str, list[Inputs]] = {}
+    for job in workflow.callers:
+        _add(calls, job, job.node)
+    for job in workflow.jobs:
+        for step in job.steps:
+            _add(calls, job, step.node)
+    return [LocalCall(target, tuple(inputs)) for target, inputs in calls.items()]
+
+
+def _add(calls: dict[str, list[Inputs]], job: Job, node: YMap) -> None:
+    uses = node.scalar("uses")
+    if uses is None or not uses.text.strip().startswith("./"):
+        return
+    with_ = node.mapping("with")
+    found = calls.setdefault(uses.text.strip(), [])
+    for row in job.rows if job.rows is not None else [None]:
+        evaluator = Evaluator({"matrix": row if row is not None else UNKNOWN})
+        inputs: Inputs = {}
+        for name, value in with_.pairs if with_ is not None else []:
+            if isinstance(value, YScalar) and "${{" in value.value:
+                inputs[name.value] = evaluate_text(value.value, evaluator)
+            else:
+                inputs[name.value] = to_value(value)
+        if inputs not in found:
+            found.append(inputs)
