@@ -208,3 +208,30 @@ def test_python_location_after_nox_names_only_its_last_python() -> None:
     key = "nox-${{ env.pythonLocation }}"
     assert rule_ids(nox_job("3.14, 3.16", key)) == []
     assert rule_ids(nox_job("3.16, 3.14", key)) == ["WW001"]
+
+
+def test_deadsnakes_python_after_a_cached_setup_python_shares_its_pip_cache() -> None:
+    text = (
+        "on: push\njobs:\n  test:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - uses: actions/setup-python@v6\n        with:\n"
+        "          python-version: '3.14'\n          cache: pip\n"
+        "      - uses: deadsnakes/action@v3.2.0\n        with:\n"
+        "          python-version: '3.16-dev'\n"
+    )
+    (finding,) = check(text)
+    assert finding.rule_id == "WW003"
+    assert "installed later" in finding.message
+
+
+def test_deadsnakes_python_skipped_in_cached_rows_is_not_flagged() -> None:
+    text = (
+        "on: push\njobs:\n  test:\n    runs-on: ubuntu-latest\n"
+        "    strategy:\n      matrix:\n        py: ['3.14', '3.16-dev']\n    steps:\n"
+        "      - uses: actions/setup-python@v6\n"
+        "        if: \"!endsWith(matrix.py, '-dev')\"\n        with:\n"
+        "          python-version: ${{ matrix.py }}\n          cache: pip\n"
+        "      - uses: deadsnakes/action@v3.2.0\n"
+        "        if: endsWith(matrix.py, '-dev')\n        with:\n"
+        "          python-version: ${{ matrix.py }}\n"
+    )
+    assert rule_ids(text) == []

@@ -634,6 +634,26 @@ def _setup_python_cache(
             _describe([p for p in pre if p[1].nightly], context),
             fixable=False,
         )
+    elif kind.strip().lower() == "pip":
+        # pip's cache directory is per user, not per interpreter: a Python installed later
+        # (a deadsnakes build) fills the cache that this key says belongs to setup-python's.
+        later = [
+            (i, c)
+            for i, c in row.prereleases()
+            if i.installer == "deadsnakes" and i.step.index > step.index
+        ]
+        if later:
+            yield Issue(
+                rules.SETUP_PYTHON_UNVERSIONED_CACHE,
+                job,
+                step,
+                node,
+                "setup-python's pip cache is keyed on the Python it installed, but a Python "
+                f"installed later by '{later[0][0].step.label}' builds wheels into the same "
+                "pip cache, and the key does not change with that Python's builds.",
+                _describe(later, context),
+                fixable=False,
+            )
 
 
 # --- setup-uv ---------------------------------------------------------------------------

@@ -110,9 +110,10 @@ SETUP_PYTHON_UNVERSIONED_CACHE = Rule(
         "`actions/setup-python` with `cache: pip` keys its cache on the exact installed version "
         "since v2.3.2, so it is normally safe. It is not at v2.3.0 and v2.3.1 (and the `main` "
         "commits between them), whose pip key holds no Python version; when `python-version` "
-        "lists several versions (the key names only the last one); and for PyPy `-nightly`, "
-        "whose key holds the constant word `nightly`. " + _WHY + " Upgrade the action, or give "
-        "each pre-release its own setup-python step."
+        "lists several versions (the key names only the last one); for PyPy `-nightly`, "
+        "whose key holds the constant word `nightly`; and when a Python installed later in the "
+        "job (a deadsnakes build) fills the same per-user pip cache. " + _WHY + " Upgrade the "
+        "action, or give each pre-release its own setup-python step and cache."
     ),
     unsafe="""\
 - uses: actions/setup-python@v2.3.1
