@@ -3,6 +3,7 @@ inputs each caller passes, so that the called file can be analysed with them."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from bot.engine.document import DocumentError, YMap, YScalar, parse_document
@@ -11,6 +12,7 @@ from bot.engine.source import Source
 from bot.engine.workflow import Job, NotAWorkflow, load_workflow, to_value
 
 Inputs = dict[str, Value]
+_LOCAL_USES = re.compile(r"""uses:\s*["']?\./""")
 
 
 @dataclass(frozen=True)
@@ -23,7 +25,7 @@ class LocalCall:
 
 def local_calls(text: str) -> list[LocalCall]:
     """The local calls a workflow or composite action makes; none if it does not parse."""
-    if "./" not in text:
+    if not _LOCAL_USES.search(text):
         return []  # most files call nothing local: skip the parse
     try:
         workflow = load_workflow(parse_document(text), Source(text).lines)
