@@ -47,6 +47,28 @@ SECRET = "test-webhook-secret"
 APP_ID = "4242"
 WEBHOOKS = SHARED / "fixtures" / "webhooks"
 REPO = "Codertocat/Hello-World"
+
+
+def app_key_pair() -> tuple[str, str]:
+    """A fresh RSA key pair in PEM: the App signs its JWT with the private half, this fake
+    verifies it with the public half."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private, public
+
+
 HEAD_SHA = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
 
 UNSAFE_WORKFLOW = textwrap.dedent(
