@@ -139,10 +139,8 @@ async def analyse_files(
 
 def _analyse(text: str, config: Config) -> Analysis:
     try:
-        analysis = analyse(text, config=config)
+        return analyse(text, config=config)
     except Exception as exc:
         # The engine promises errors as values; if it breaks that promise, report, don't crash.
         log.exception("engine failed")
         return Analysis(error=FileError(f"wheelwatch could not analyse this file ({exc!r})"))
-    kept = tuple(f for f in analysis.findings if f.rule_id not in config.disabled_rules)
-    return Analysis(findings=kept, error=analysis.error)

@@ -3,6 +3,7 @@ restore wheels built by another build of the same pre-release."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -66,7 +67,7 @@ class Issue:
     def identity(self) -> tuple[str, str, str]:
         return (self.rule.id, self.job.id, self.anchor)
 
-    @property
+    @functools.cached_property
     def anchor(self) -> str:
         """The step by its label and its rank among steps so labelled: unlike its position,
         this survives steps added or moved above it (fixes move steps; fingerprints in
