@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import Bot
+from app_fixtures import Bot
 from fake_github import (
     REPO,
     SAFE_WORKFLOW,

@@ -7,7 +7,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from conftest import Bot
+from app_fixtures import Bot
 from fake_github import REPO, FakeGitHub, pull_request_payload
 
 from bot.app.server import SERVICE

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
-from conftest import Bot
+from app_fixtures import Bot
 from fake_github import REPO, SECRET, WEBHOOKS, FakeGitHub, pull_request_payload
 
 from bot.app.replay import signature, webhook_headers

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from conftest import Bot
+from app_fixtures import Bot
 from fake_github import (
     HEAD_SHA,
     REPO,

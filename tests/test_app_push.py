@@ -6,7 +6,7 @@ import textwrap
 from collections import Counter
 from typing import Any
 
-from conftest import Bot
+from app_fixtures import Bot
 from fake_github import APP_ID, REPO, UNSAFE_WORKFLOW, FakeGitHub, webhook
 
 from bot.app.server import SERVICE

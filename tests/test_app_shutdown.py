@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
-from conftest import Bot
+from app_fixtures import Bot
 from fake_github import (
     APP_ID,
     REPO,

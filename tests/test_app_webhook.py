@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from conftest import Bot
+from app_fixtures import Bot
 from fake_github import REPO, SECRET, FakeGitHub, pull_request_payload, webhook
 
 from bot.app.replay import signature, webhook_headers
