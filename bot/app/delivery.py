@@ -15,9 +15,9 @@ import asyncio
 import itertools
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from cachetools import TTLCache
 
@@ -53,7 +53,7 @@ class LatestWins:
         state.latest = next(self._numbers)
         return Ticket(subject, state.latest)
 
-    def is_current(self, ticket: Ticket) -> bool:
+    async def is_current(self, ticket: Ticket) -> bool:
         state = self._subjects.get(ticket.subject)
         return state is not None and state.latest == ticket.number
 
@@ -129,6 +129,21 @@ class SubjectQueue(Generic[T]):
         return self._order.empty()
 
 
+class SubjectOrder(Protocol):
+    """What handlers and workers need of the per-subject ordering, in one process
+    (:class:`LatestWins`) or across processes (``bot.app.queue_redis.RedisOrder``)."""
+
+    async def is_current(self, ticket: Ticket) -> bool: ...
+
+    def turn(self, ticket: Ticket) -> AbstractAsyncContextManager[None]: ...
+
+
+class Claims(Protocol):
+    """Which commits already have our check run, in one process or across processes."""
+
+    async def claim(self, repository: str, sha: str, *, force: bool = False) -> bool: ...
+
+
 class CommitClaims:
     """Remembers (bounded, for an hour) which commits already have a check run from us."""
 
@@ -137,7 +152,7 @@ class CommitClaims:
             maxsize, ttl, timer=time.monotonic
         )
 
-    def claim(self, repository: str, sha: str, *, force: bool = False) -> bool:
+    async def claim(self, repository: str, sha: str, *, force: bool = False) -> bool:
         """True if the caller should create the check run for this commit."""
         key = (repository, sha)
         if key in self._claimed and not force:
@@ -152,11 +167,11 @@ class DeliveryContext:
 
     delivery_id: str
     ticket: Ticket
-    order: LatestWins
-    commits: CommitClaims
+    order: SubjectOrder
+    commits: Claims
     metrics: Metrics
     app_id: str
 
-    def is_current(self) -> bool:
+    async def is_current(self) -> bool:
         """False once a later delivery about the same subject has arrived."""
-        return self.order.is_current(self.ticket)
+        return await self.order.is_current(self.ticket)

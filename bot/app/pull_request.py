@@ -73,11 +73,11 @@ async def review_pull_request(
             "delivery %s: %s#%d changes no workflow", context.delivery_id, repo.full_name, number
         )
         return
-    if not context.is_current():
+    if not await context.is_current():
         return
     repo_config = await read_repo_config(gh, source, head_sha)
     check = None
-    if context.commits.claim(repo.full_name, head_sha):
+    if await context.commits.claim(repo.full_name, head_sha):
         check = await CheckRun.start(gh, repo, head_sha)
     try:
         files = await analyse_files(gh, source, head_sha, changed, repo_config.config, changed)
@@ -106,7 +106,7 @@ async def _post_review(
     plan = plan_review(files, markers)
     if plan is None:
         return
-    if not context.is_current():
+    if not await context.is_current():
         log.info("delivery %s: superseded by a later delivery, not posting", context.delivery_id)
         return
     url_vars = repo.url_vars(pull_number=number)

@@ -59,7 +59,7 @@ async def check_push(
         paths = await compared_workflow_paths(gh, repo, before, after)
     if not paths:
         return
-    if not context.commits.claim(repo.full_name, after):
+    if not await context.commits.claim(repo.full_name, after):
         log.info("delivery %s: %s already checked", context.delivery_id, after)
         return
     files = await check_commit(gh, repo, after, paths)

@@ -29,7 +29,7 @@ async def _rerun(
 ) -> None:
     sha = str(suite["head_sha"])
     # A push to a branch also arrives as `push` (and often `pull_request`): one check run.
-    if not context.commits.claim(repo.full_name, sha, force=force):
+    if not await context.commits.claim(repo.full_name, sha, force=force):
         log.info("delivery %s: %s already checked", context.delivery_id, sha)
         return
     pulls = suite.get("pull_requests") or []

@@ -31,26 +31,20 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 
 import aiohttp
-import gidgethub
 from aiohttp import web
 from cachetools import TTLCache
-from gidgethub import routing, sansio
+from gidgethub import sansio
 
-from bot.app import lifecycle, pull_request, push, rerun
 from bot.app.config import AppConfig
-from bot.app.delivery import CommitClaims, DeliveryContext, LatestWins, SubjectQueue, Ticket
-from bot.app.github import GitHubApp, GitHubUnavailable
+from bot.app.delivery import CommitClaims, LatestWins, SubjectQueue, Ticket
+from bot.app.github import GitHubApp
 from bot.app.metrics import Metrics
+from bot.app.processing import KNOWN_EVENTS, ROUTER, Processor, event_label
 
 log = logging.getLogger(__name__)
 
 GitHubFactory = Callable[[aiohttp.ClientSession, AppConfig, Metrics], GitHubApp]
 
-ROUTER = routing.Router(pull_request.router, push.router, rerun.router, lifecycle.router)
-# Events handled without an installation token (they make no API call).
-TOKENLESS_EVENTS = frozenset({"ping", "installation", "installation_repositories"})
-# Label values for metrics: anything else is counted as "other".
-KNOWN_EVENTS = frozenset({"pull_request", "push", "check_suite", "check_run", *TOKENLESS_EVENTS})
 MAX_HEADER_CHARS = 200
 # At most one "queue full" warning per this many seconds (a burst would flood the log).
 FULL_WARNING_INTERVAL = 10.0
@@ -145,8 +139,8 @@ class WebhookService:
         self.seen: TTLCache[str, bool] = TTLCache(
             maxsize=config.seen_deliveries, ttl=24 * 3600, timer=time.monotonic
         )
+        self.processor = Processor(config, metrics, self.order, self.commits)
         self.accepting = True
-        self.github: GitHubApp | None = None
         self.workers: list[asyncio.Task[None]] = []
         self.busy = 0
         self._secret = config.webhook_secret.encode()
@@ -191,7 +185,7 @@ class WebhookService:
         except Refused as refused:
             # Never say more to an unsigned caller, and do no work for it.
             return self._refuse(refused.status, refused.reason)
-        name = event.event if event.event in KNOWN_EVENTS else "other"
+        name = event_label(event.event)
         if (
             not isinstance(event.data, dict)
             # The router looks the action up in a dict: a list or an object there raised
@@ -232,8 +226,7 @@ class WebhookService:
         it is a duplicate.
         """
         self.order.release(job.ticket)
-        name = job.event.event if job.event.event in KNOWN_EVENTS else "other"
-        self.metrics.delivery(name, "superseded")
+        self.metrics.delivery(event_label(job.event.event), "superseded")
         self.metrics.processed(time.monotonic() - job.received)
         log.debug(
             "delivery %s: replaced in the queue by a later one about %s",
@@ -252,56 +245,7 @@ class WebhookService:
                 self.queue.task_done()
 
     async def process(self, job: Job) -> None:
-        event = job.event
-        name = event.event if event.event in KNOWN_EVENTS else "other"
-        outcome = "processed"
-        try:
-            async with self.order.turn(job.ticket):
-                if not self.order.is_current(job.ticket):
-                    outcome = "superseded"
-                    return
-                outcome = await self._dispatch(event, job.ticket)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            outcome = "malformed"
-            log.warning("delivery %s: payload not understood (%r); skipped", event.delivery_id, exc)
-        except gidgethub.HTTPException as exc:
-            outcome = "github_error"
-            log.warning(
-                "delivery %s: GitHub answered %s (%s); dropped",
-                event.delivery_id,
-                int(exc.status_code),
-                exc,
-            )
-        except GitHubUnavailable as exc:
-            outcome = "github_unavailable"
-            log.warning("delivery %s: %s; dropped", event.delivery_id, exc)
-        except Exception:
-            outcome = "error"
-            log.exception("delivery %s: failed", event.delivery_id)
-        finally:
-            self.metrics.delivery(name, outcome)
-            self.metrics.processed(time.monotonic() - job.received)
-
-    async def _dispatch(self, event: sansio.Event, ticket: Ticket) -> str:
-        context = DeliveryContext(
-            delivery_id=event.delivery_id,
-            ticket=ticket,
-            order=self.order,
-            commits=self.commits,
-            metrics=self.metrics,
-            app_id=self.config.app_id,
-        )
-        installation = (event.data.get("installation") or {}).get("id")
-        gh = None
-        if installation is not None and self.github is not None:
-            gh = self.github.installation(int(installation), delivery_id=event.delivery_id)
-        elif event.event not in TOKENLESS_EVENTS:
-            log.warning(
-                "delivery %s: %s without an installation; skipped", event.delivery_id, event.event
-            )
-            return "skipped"
-        await ROUTER.dispatch(event, gh, context=context)
-        return "processed"
+        await self.processor.process(job.event, job.ticket, job.received)
 
     async def drain(self, _app: web.Application) -> None:
         """On shutdown: refuse new deliveries, let accepted ones finish within the bound."""
@@ -338,9 +282,9 @@ def create_app(
     async def github_session(app: web.Application) -> AsyncIterator[None]:
         # One session for the process; closed after the drain, when nothing uses it.
         async with aiohttp.ClientSession() as session:
-            service.github = github_factory(session, config, metrics)
+            service.processor.github = github_factory(session, config, metrics)
             yield
-            service.github = None
+            service.processor.github = None
 
     async def workers(app: web.Application) -> AsyncIterator[None]:
         service.workers = [asyncio.create_task(service.work()) for _ in range(config.workers)]

@@ -1,0 +1,98 @@
+"""Processing one accepted delivery: its turn, its handler, its outcome.
+
+The same code runs in the embedded server's workers (``bot.app.server``) and in
+``wheelwatch worker`` processes (``bot.app.worker``); only the ordering and the commit
+claims differ (in memory, or in Redis), behind :class:`~bot.app.delivery.SubjectOrder` and
+:class:`~bot.app.delivery.Claims`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import gidgethub
+from gidgethub import routing, sansio
+
+from bot.app import lifecycle, pull_request, push, rerun
+from bot.app.config import AppConfig
+from bot.app.delivery import Claims, DeliveryContext, SubjectOrder, Ticket
+from bot.app.github import GitHubApp, GitHubUnavailable
+from bot.app.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+ROUTER = routing.Router(pull_request.router, push.router, rerun.router, lifecycle.router)
+# Events handled without an installation token (they make no API call).
+TOKENLESS_EVENTS = frozenset({"ping", "installation", "installation_repositories"})
+# Label values for metrics: anything else is counted as "other".
+KNOWN_EVENTS = frozenset({"pull_request", "push", "check_suite", "check_run", *TOKENLESS_EVENTS})
+
+
+def event_label(event: str) -> str:
+    return event if event in KNOWN_EVENTS else "other"
+
+
+class Processor:
+    """Runs deliveries through the router, one at a time per subject, latest wins."""
+
+    def __init__(
+        self, config: AppConfig, metrics: Metrics, order: SubjectOrder, commits: Claims
+    ) -> None:
+        self.config = config
+        self.metrics = metrics
+        self.order = order
+        self.commits = commits
+        self.github: GitHubApp | None = None
+
+    async def process(self, event: sansio.Event, ticket: Ticket, received: float) -> str:
+        """Process the delivery; counts and returns its outcome. Never raises but to cancel."""
+        outcome = "processed"
+        try:
+            async with self.order.turn(ticket):
+                if not await self.order.is_current(ticket):
+                    outcome = "superseded"
+                    return outcome
+                outcome = await self._dispatch(event, ticket)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            outcome = "malformed"
+            log.warning("delivery %s: payload not understood (%r); skipped", event.delivery_id, exc)
+        except gidgethub.HTTPException as exc:
+            outcome = "github_error"
+            log.warning(
+                "delivery %s: GitHub answered %s (%s); dropped",
+                event.delivery_id,
+                int(exc.status_code),
+                exc,
+            )
+        except GitHubUnavailable as exc:
+            outcome = "github_unavailable"
+            log.warning("delivery %s: %s; dropped", event.delivery_id, exc)
+        except Exception:
+            outcome = "error"
+            log.exception("delivery %s: failed", event.delivery_id)
+        finally:
+            self.metrics.delivery(event_label(event.event), outcome)
+            self.metrics.processed(time.monotonic() - received)
+        return outcome
+
+    async def _dispatch(self, event: sansio.Event, ticket: Ticket) -> str:
+        context = DeliveryContext(
+            delivery_id=event.delivery_id,
+            ticket=ticket,
+            order=self.order,
+            commits=self.commits,
+            metrics=self.metrics,
+            app_id=self.config.app_id,
+        )
+        installation = (event.data.get("installation") or {}).get("id")
+        gh = None
+        if installation is not None and self.github is not None:
+            gh = self.github.installation(int(installation), delivery_id=event.delivery_id)
+        elif event.event not in TOKENLESS_EVENTS:
+            log.warning(
+                "delivery %s: %s without an installation; skipped", event.delivery_id, event.event
+            )
+            return "skipped"
+        await ROUTER.dispatch(event, gh, context=context)
+        return "processed"
