@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
 from bot import __version__
+from bot.checkout import discover
 from bot.engine import (
     CONFIG_PATH,
     RULES_BY_ID,
@@ -28,7 +29,6 @@ from bot.render.sarif import render_sarif
 from bot.render.text import render_text
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
-_SKIP_DIRS = {".git", "node_modules", ".venv", "venv", ".tox", ".nox", "__pycache__"}
 _RENDERERS = {
     "text": render_text,
     "json": render_json,
@@ -43,8 +43,9 @@ class UsageError(Exception):
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    # The App's commands pull in aiohttp; ``check`` should not pay for that at start-up.
-    parser = _parser(with_app=not argv or argv[0] in ("serve", "replay", "-h", "--help"))
+    # ``check`` should not pay for importing the App's commands at start-up; any other
+    # command line (help, a typo) needs them listed.
+    parser = _parser(with_app=not argv or argv[0] not in ("check", "--version"))
     args = parser.parse_args(argv)
     if not hasattr(args, "func"):
         parser.print_help(sys.stderr)
@@ -79,8 +80,8 @@ def _parser(*, with_app: bool = True) -> argparse.ArgumentParser:
     check.add_argument(
         "paths",
         nargs="*",
-        help="files or directories (default: .github/workflows and action.yml files "
-        "under the current directory)",
+        help="files, checked as given, or directories, searched for workflows "
+        "(.github/workflows/*.yml) and action files (action.yml) (default: .)",
     )
     check.add_argument("--format", choices=sorted(_RENDERERS), default="text")
     check.add_argument(
@@ -136,43 +137,6 @@ def _load_config(path: Path | None) -> Config:
         raise UsageError(f"{path}: {exc}") from None
 
 
-def _discover(paths: Sequence[str]) -> Iterator[tuple[str, str | None]]:
-    """Yield (path as given or found, error) for each file to check."""
-    if not paths:
-        yield from _default_files()
-        return
-    for given in paths:
-        path = Path(given)
-        if path.is_dir():
-            found = sorted(_walk(path))
-            if not found:
-                yield given, "no *.yml or *.yaml files in this directory"
-            for file in found:
-                yield str(file), None
-        elif path.exists():
-            yield given, None
-        else:
-            yield given, "no such file or directory"
-
-
-def _walk(root: Path) -> Iterator[Path]:
-    for directory, subdirs, files in os.walk(root):
-        subdirs[:] = sorted(d for d in subdirs if d not in _SKIP_DIRS)
-        for name in files:
-            if name.endswith((".yml", ".yaml")):
-                yield Path(directory) / name
-
-
-def _default_files() -> Iterator[tuple[str, str | None]]:
-    workflows = Path(".github/workflows")
-    if workflows.is_dir():
-        for file in sorted(_walk(workflows)):
-            yield str(file), None
-    for file in sorted(_walk(Path("."))):
-        if file.name in ("action.yml", "action.yaml"):
-            yield str(file), None
-
-
 def _read(path: str) -> tuple[str | None, str | None]:
     try:
         with open(path, "rb") as handle:
@@ -188,10 +152,14 @@ def _read(path: str) -> tuple[str | None, str | None]:
 
 
 def _check(args: argparse.Namespace) -> int:
+    if args.diff and args.format in ("json", "sarif"):
+        # A diff after the document would make it unparseable; the document holds the
+        # fixes' edits already.
+        raise UsageError(f"--diff cannot be combined with --format {args.format}")
     config = _load_config(args.config)
     as_of = args.as_of or date.today()
     entries: list[FileReport | tuple[str, str]] = []
-    for path, problem in _discover(args.paths):
+    for path, problem in discover(args.paths):
         if problem is not None:
             entries.append(FileReport(path, read_error=problem))
             continue

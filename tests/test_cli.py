@@ -186,3 +186,87 @@ def test_python_dash_m_bot_runs_the_cli(repo: Path) -> None:
         check=False,
     )
     assert (done.returncode, done.stdout) == (0, "All checks passed.\n")
+
+
+# --- a run that checks nothing, and which files a directory holds -------------------------
+
+
+def test_a_directory_without_workflows_is_an_error_not_a_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(capsys)
+    assert code == 2
+    assert "All checks passed" not in out
+    assert "no workflow or action files" in out
+
+
+def test_nothing_to_check_keeps_json_parseable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(capsys, "--format", "json")
+    assert code == 2
+    (error,) = json.loads(out)["errors"]
+    assert "no workflow or action files" in error["message"]
+
+
+def test_a_directory_is_searched_for_workflows_and_actions_only(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo / "chart" / "templates").mkdir(parents=True)
+    (repo / "chart" / "templates" / "deployment.yaml").write_text("{{ .Values.x }}: [\n")
+    (repo / "chart" / "action.yaml").write_text("runs:\n  using: composite\n  steps: []\n")
+    code, out, _ = run(capsys, "--format", "json", ".")
+    report = json.loads(out)
+    assert (code, report["errors"]) == (1, [])
+    assert [f["path"] for f in report["findings"]] == [".github/workflows/unsafe.yml"]
+
+
+def test_a_file_named_on_the_command_line_is_checked_wherever_it_lies(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo / "examples").mkdir()
+    (repo / "examples" / "ci.yml").write_text(UNSAFE)
+    code, out, _ = run(capsys, "examples/ci.yml")
+    assert code == 1
+    assert out.startswith("examples/ci.yml:15:16: WW001")
+
+
+def test_workflows_in_subdirectories_are_not_workflows(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GitHub runs only the files directly in .github/workflows.
+    (repo / ".github/workflows/templates").mkdir()
+    (repo / ".github/workflows/templates/part.yml").write_text("{{ x }}: [\n")
+    assert run(capsys)[0] == 1
+
+
+# --- machine formats stay machine-readable -----------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["json", "sarif"])
+def test_diff_with_a_machine_format_is_refused(
+    repo: Path, capsys: pytest.CaptureFixture[str], fmt: str
+) -> None:
+    code, out, err = run(capsys, "--format", fmt, "--diff")
+    assert (code, out) == (2, "")
+    assert "--diff" in err and fmt in err
+
+
+# --- sub-commands ---------------------------------------------------------------------------
+
+
+def test_a_mistyped_command_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["serv"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert all(command in err for command in ("'check'", "'serve'", "'replay'"))
+
+
+def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert all(command in out for command in ("check", "serve", "replay"))

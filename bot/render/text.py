@@ -35,5 +35,5 @@ def render_text(reports: Sequence[FileReport]) -> str:
     elif not errors:
         lines.append("All checks passed.")
     if errors:
-        lines.append(f"{errors} file{'s' if errors != 1 else ''} could not be checked.")
+        lines.append(f"{errors} path{'s' if errors != 1 else ''} could not be checked.")
     return "\n".join(lines) + "\n"
