@@ -10,10 +10,14 @@ ETags answer 304.
 
 Faults are scripted: ``fail(...)`` answers the next matching calls with an error,
 ``stall(...)`` never answers them (the client times out), ``hold(...)`` keeps them
-waiting until the returned event is set. For soaks and benchmarks, ``latency`` delays every
-answer and ``chaos`` (a :class:`Chaos`) fails a random share of calls: 502s, stalls (the
-client times out) and secondary rate limits (403 with ``retry-after``). Every injected fault
-is answered *before* the call takes effect, as a gateway in front of GitHub would.
+waiting until the returned event is set. These are answered *before* the call takes effect,
+as a gateway in front of GitHub would. ``lose(...)`` is the other half: the next matching
+calls take effect, then their answer is lost (``LOST_ANSWERS``: the connection is reset, a
+502 comes back, or no answer comes until the client times out), so a client cannot tell
+whether its write happened. For soaks and benchmarks, ``latency`` delays every answer and
+``chaos`` (a :class:`Chaos`) fails a random share of calls: 502s, stalls (the client times
+out) and secondary rate limits (403 with ``retry-after``) before the call, and, with
+``lost_writes``, writes whose answer is lost after they took effect.
 """
 
 from __future__ import annotations
@@ -39,7 +43,10 @@ from aiohttp import web
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 REST: dict[str, Any] = json.loads((SHARED / "fixtures" / "github-rest-subset.json").read_text())
-BOT_USER = {"login": "wheelwatch[bot]", "id": 9999, "type": "Bot"}
+APP_SLUG = "wheelwatch"
+BOT_USER = {"login": f"{APP_SLUG}[bot]", "id": 9999, "type": "Bot"}
+# How ``lose`` drops an answer after the call took effect.
+LOST_ANSWERS = ("reset", "502", "stall")
 
 # -- what GitHub sends: signed deliveries built from its published payloads ---------------
 
@@ -212,6 +219,14 @@ class _Fault:
 
 
 @dataclass
+class _Loss:
+    method: str
+    pattern: re.Pattern[str]
+    how: str  # one of LOST_ANSWERS
+    times: int
+
+
+@dataclass
 class Chaos:
     """Random faults: each call draws once; rates are shares of all calls (seeded, repeatable)."""
 
@@ -220,11 +235,22 @@ class Chaos:
     rate_limits: float = 0.0  # 403 secondary rate limit with ``retry-after``
     retry_after: str = "1"
     stall_seconds: float = 10.0
+    # Share of writes (POST, PATCH; tokens aside) applied whose answer is then lost, each
+    # in one of the LOST_ANSWERS ways; drawn separately from the faults above.
+    lost_writes: float = 0.0
     seed: int = 0
     injected: Counter[str] = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
         self._random = random.Random(self.seed)
+        self._loss_random = random.Random(self.seed + 1)
+
+    def draw_loss(self) -> str | None:
+        if self._loss_random.random() >= self.lost_writes:
+            return None
+        how = self._loss_random.choice(LOST_ANSWERS)
+        self.injected[f"lost-{how}"] += 1
+        return how
 
     def draw(self) -> str | None:
         roll = self._random.random()
@@ -274,6 +300,25 @@ class CheckRun:
     conclusion: str | None = None
     output: dict[str, Any] = field(default_factory=dict)
 
+    def as_json(self, app_id: str) -> dict[str, Any]:
+        """The check run as GitHub shows it (``output.annotations_count`` included)."""
+        data = example("GET /repos/{owner}/{repo}/check-runs/{check_run_id}", "200")
+        data.update(
+            id=self.id,
+            head_sha=self.request["head_sha"],
+            name=self.request["name"],
+            external_id=self.request.get("external_id", ""),
+            status=self.status,
+            conclusion=self.conclusion,
+        )
+        data["output"] = {
+            **data["output"],
+            **self.output,
+            "annotations_count": len(self.annotations),
+        }
+        data["app"] = {**data["app"], "id": int(app_id), "slug": APP_SLUG}
+        return data
+
 
 class FakeGitHub:
     def __init__(self, *, app_id: str, public_key: str) -> None:
@@ -290,6 +335,8 @@ class FakeGitHub:
         self.page_size = 100
         self._faults: list[_Fault] = []
         self._holds: list[tuple[re.Pattern[str], asyncio.Event, asyncio.Event]] = []
+        self._losses: list[_Loss] = []
+        self.lost: list[Call] = []  # calls that took effect and whose answer was lost
         self.latency = 0.0  # seconds added before every answer
         self.chaos: Chaos | None = None
         self._ids = itertools.count(1000)
@@ -323,6 +370,13 @@ class FakeGitHub:
 
     def stall(self, method: str, path_pattern: str, *, times: int = 1) -> None:
         self._faults.append(_Fault(method, re.compile(path_pattern), None, {}, None, times))
+
+    def lose(self, method: str, path_pattern: str, how: str = "reset", *, times: int = 1) -> None:
+        """Apply the next ``times`` matching calls, then lose each answer ``how``: "reset"
+        closes the connection, "502" answers Bad Gateway, "stall" never answers."""
+        if how not in LOST_ANSWERS:
+            raise ValueError(f"how must be one of {LOST_ANSWERS}")
+        self._losses.append(_Loss(method, re.compile(path_pattern), how, times))
 
     def hold(self, path_pattern: str) -> tuple[asyncio.Event, asyncio.Event]:
         """Calls matching the pattern wait for ``release``; ``arrived`` is set when one does."""
@@ -359,7 +413,10 @@ class FakeGitHub:
         add("GET", repo + "/contents/{path:.+}", self._get_content)
         add("POST", repo + "/check-runs", self._create_check_run)
         add("PATCH", repo + "/check-runs/{check_run_id}", self._update_check_run)
+        add("GET", repo + "/check-runs/{check_run_id}", self._get_check_run)
+        add("GET", repo + "/commits/{ref}/check-runs", self._commit_check_runs)
         add("GET", repo + "/compare/{basehead}", self._compare)
+        add("GET", "/app", self._get_app)
 
     @web.middleware
     async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
@@ -403,10 +460,42 @@ class FakeGitHub:
         if errors:
             self.errors.extend(errors)
             return web.json_response({"message": "Invalid request", "errors": errors}, status=422)
-        if "access_tokens" not in request.path and not self._authorized(request):
+        if call.operation == "GET /app":
+            if not self._app_jwt(request):
+                return web.json_response(
+                    {"message": "A JSON web token could not be decoded"}, status=401
+                )
+        elif "access_tokens" not in request.path and not self._authorized(request):
             return web.json_response({"message": "Bad credentials"}, status=401)
         response: web.StreamResponse = await handler(request)
+        how = self._loss(request)
+        if how is not None:
+            call.status = response.status  # it took effect
+            self.lost.append(call)
+            return await self._lose(request, how)
         return response
+
+    def _loss(self, request: web.Request) -> str | None:
+        for loss in self._losses:
+            if loss.times and loss.method == request.method and loss.pattern.search(request.path):
+                loss.times -= 1
+                return loss.how
+        if (
+            self.chaos is not None
+            and request.method in ("POST", "PATCH")
+            and "access_tokens" not in request.path
+        ):
+            return self.chaos.draw_loss()
+        return None
+
+    async def _lose(self, request: web.Request, how: str) -> web.StreamResponse:
+        if how == "502":
+            return web.json_response({"message": "Bad Gateway"}, status=502)
+        if how == "stall":
+            await asyncio.Event().wait()  # never answers; the client times out
+        assert request.transport is not None
+        request.transport.abort()  # the client sees the connection drop
+        return web.Response(status=500)  # never sent
 
     def _authorized(self, request: web.Request) -> bool:
         header = request.headers.get("Authorization", "")
@@ -424,7 +513,8 @@ class FakeGitHub:
 
     # -- endpoints -------------------------------------------------------------------------
 
-    async def _access_token(self, request: web.Request) -> web.Response:
+    def _app_jwt(self, request: web.Request) -> bool:
+        """The request carries a JWT signed with the App's key, for the App's id."""
         header = request.headers.get("Authorization", "")
         try:
             claims = jwt.decode(
@@ -434,11 +524,19 @@ class FakeGitHub:
             )
         except jwt.PyJWTError as exc:
             self.errors.append(f"bad app JWT: {exc}")
+            return False
+        return str(claims.get("iss")) == self.app_id
+
+    async def _get_app(self, request: web.Request) -> web.Response:
+        data = example("GET /app", "200")
+        data.update(id=int(self.app_id), slug=APP_SLUG, name="wheelwatch")
+        return web.json_response(data)
+
+    async def _access_token(self, request: web.Request) -> web.Response:
+        if not self._app_jwt(request):
             return web.json_response(
                 {"message": "A JSON web token could not be decoded"}, status=401
             )
-        if str(claims.get("iss")) != self.app_id:
-            return web.json_response({"message": "Integration not found"}, status=401)
         token = f"ghs_fake{next(self._ids)}"
         expires = datetime.now(UTC) + self.token_lifetime
         self.tokens[token] = expires
@@ -538,11 +636,7 @@ class FakeGitHub:
         run = CheckRun(next(self._ids), f"{info['owner']}/{info['repo']}", body)
         run.status = body.get("status", "queued")
         self.check_runs[run.id] = run
-        data = example(
-            "POST /repos/{owner}/{repo}/check-runs", "201", "example-of-in-progress-conclusion"
-        )
-        data.update(id=run.id, head_sha=body["head_sha"], name=body["name"], status=run.status)
-        return web.json_response(data, status=201)
+        return web.json_response(run.as_json(self.app_id), status=201)
 
     async def _update_check_run(self, request: web.Request) -> web.Response:
         run = self.check_runs.get(int(request.match_info["check_run_id"]))
@@ -555,9 +649,33 @@ class FakeGitHub:
         run.output.update({k: v for k, v in output.items() if k != "annotations"})
         run.status = body.get("status", run.status)
         run.conclusion = body.get("conclusion", run.conclusion)
-        data = example("PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}", "200")
-        data.update(id=run.id, status=run.status, conclusion=run.conclusion)
-        return web.json_response(data)
+        return web.json_response(run.as_json(self.app_id))
+
+    async def _get_check_run(self, request: web.Request) -> web.Response:
+        run = self.check_runs.get(int(request.match_info["check_run_id"]))
+        if run is None:
+            return web.json_response({"message": "Not Found"}, status=404)
+        return self._etagged(request, run.as_json(self.app_id))
+
+    async def _commit_check_runs(self, request: web.Request) -> web.Response:
+        info, query = request.match_info, request.query
+        repo = f"{info['owner']}/{info['repo']}"
+        runs = [
+            run.as_json(self.app_id)
+            for run in self.check_runs.values()
+            if run.repo == repo
+            and run.request["head_sha"] == info["ref"]
+            and query.get("check_name", run.request["name"]) == run.request["name"]
+            and query.get("app_id", self.app_id) == self.app_id
+        ]
+        per_page = min(int(query.get("per_page", "30")), self.page_size)
+        page = int(query.get("page", "1"))
+        chunk = runs[(page - 1) * per_page : page * per_page]
+        headers = {}
+        if page * per_page < len(runs):
+            headers["Link"] = f'<{request.url.update_query(page=str(page + 1))}>; rel="next"'
+        data = {"total_count": len(runs), "check_runs": chunk}
+        return web.json_response(data, headers=headers)
 
     async def _compare(self, request: web.Request) -> web.Response:
         info = request.match_info
