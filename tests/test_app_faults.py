@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from app_fixtures import Bot
 from fake_github import (
+    LOST_ANSWERS,
     REPO,
     SAFE_WORKFLOW,
     UNSAFE_WORKFLOW,
@@ -69,6 +70,13 @@ def exactly_once_problems(github: FakeGitHub, kinds: dict[int, str]) -> list[str
         expected = (1 if kind == "unsafe" else 0, [] if kind == "none" else ["completed"])
         if (reviews, runs) != expected:
             problems.append(f"PR {number} ({kind}): {reviews} reviews, check runs {runs}")
+        annotations = [
+            len(run.annotations)
+            for run in github.check_runs.values()
+            if run.request["head_sha"] == sha(number)
+        ]
+        if annotations not in ([], [1 if kind == "unsafe" else 0]):
+            problems.append(f"PR {number} ({kind}): annotations stored {annotations}")
     return problems
 
 
@@ -83,13 +91,18 @@ def chaos_bot(make_bot: Callable[..., Any]) -> Callable[..., Any]:
     return make
 
 
-async def test_every_delivery_is_processed_once_despite_502s_stalls_and_rate_limits(
+async def test_every_delivery_is_processed_once_despite_502s_stalls_rate_limits_lost_answers(
     chaos_bot: Callable[..., Any], github: FakeGitHub
 ) -> None:
     bot: Bot = await chaos_bot(workers=8, queue_size=128)
     kinds = add_pulls(github, range(1, 100))
     github.chaos = Chaos(
-        server_errors=0.05, timeouts=0.02, rate_limits=0.01, stall_seconds=1.0, seed=4
+        server_errors=0.05,
+        timeouts=0.02,
+        rate_limits=0.01,
+        lost_writes=0.05,
+        stall_seconds=1.0,
+        seed=4,
     )
 
     responses = await asyncio.gather(
@@ -101,9 +114,14 @@ async def test_every_delivery_is_processed_once_despite_502s_stalls_and_rate_lim
     assert exactly_once_problems(github, kinds) == []
     outcomes = bot.app[SERVICE].metrics.deliveries
     assert outcomes[("pull_request", "processed")] == len(kinds)
-    # Every kind of fault was injected and retried: backoffs, and retry-after: 1.
-    assert set(github.chaos.injected) == {"502", "timeout", "403"}
-    assert 1.0 in bot.waits and len(bot.waits) >= sum(github.chaos.injected.values())
+    # Every kind of fault was injected. Reads and rate-limited calls were retried after a
+    # wait (backoffs, and retry-after: 1); a write whose answer was lost was looked for.
+    assert set(github.chaos.injected) == {"502", "timeout", "403"} | {
+        f"lost-{how}" for how in LOST_ANSWERS
+    }
+    waited_for = [c for c in github.calls if c.status in (502, 403) and c.method == "GET"]
+    assert 1.0 in bot.waits and len(bot.waits) >= len(waited_for)
+    assert github.lost and all(call.method in ("POST", "PATCH") for call in github.lost)
 
 
 async def test_a_burst_beyond_workers_and_queue_gets_503s_and_loses_nothing(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -17,11 +18,15 @@ from bot.app.workflows import (
     analyse_files,
     read_repo_config,
 )
+from bot.app.writes import write_once
 
 log = logging.getLogger(__name__)
 
 CHECK_RUNS_URL = "/repos/{owner}/{repo}/check-runs"
 CHECK_RUN_URL = "/repos/{owner}/{repo}/check-runs/{check_run_id}"
+COMMIT_CHECK_RUNS_URL = (
+    "/repos/{owner}/{repo}/commits/{ref}/check-runs{?check_name,filter,per_page}"
+)
 
 
 def _now() -> str:
@@ -34,20 +39,37 @@ class CheckRun:
     repo: Repository
     id: int
     completed: bool = False
+    # Annotations GitHub holds for this run: each update that adds some is checked against
+    # this count when its answer is lost, so that no batch is stored twice.
+    annotations: int = 0
 
     @classmethod
     async def start(cls, gh: GitHubAPI, repo: Repository, head_sha: str) -> CheckRun:
-        data = await gh.post(
-            CHECK_RUNS_URL,
-            repo.url_vars(),
-            data={
-                "name": check_output.CHECK_NAME,
-                "head_sha": head_sha,
-                "status": "in_progress",
-                "started_at": _now(),
-            },
-        )
-        return cls(gh, repo, int(data["id"]))
+        # Names this run among the commit's, should the answer to its creation be lost.
+        external_id = uuid.uuid4().hex
+        request = {
+            "name": check_output.CHECK_NAME,
+            "head_sha": head_sha,
+            "external_id": external_id,
+            "status": "in_progress",
+            "started_at": _now(),
+        }
+
+        async def create() -> int:
+            data = await gh.post(CHECK_RUNS_URL, repo.url_vars(), data=request)
+            return int(data["id"])
+
+        async def find() -> int | None:
+            url_vars = repo.url_vars(
+                ref=head_sha, check_name=check_output.CHECK_NAME, filter="all", per_page=100
+            )
+            async for run in gh.getiter(COMMIT_CHECK_RUNS_URL, url_vars, iterable_key="check_runs"):
+                if run.get("external_id") == external_id:
+                    return int(run["id"])
+            return None
+
+        check_run_id = await write_once(create, find, what=f"check run on {head_sha}")
+        return cls(gh, repo, check_run_id)
 
     async def complete(self, files: list[WorkflowFile], repo_config: RepoConfig) -> None:
         """Publish the result; annotations go 50 per request, the last request completes."""
@@ -84,7 +106,24 @@ class CheckRun:
             log.exception("could not close check run %d", self.id)
 
     async def _update(self, data: dict[str, Any]) -> None:
-        await self.gh.patch(CHECK_RUN_URL, self.repo.url_vars(check_run_id=self.id), data=data)
+        url_vars = self.repo.url_vars(check_run_id=self.id)
+        expected = self.annotations + len(data.get("output", {}).get("annotations", []))
+
+        async def update() -> bool:
+            await self.gh.patch(CHECK_RUN_URL, url_vars, data=data)
+            return True
+
+        async def find() -> bool | None:
+            # GitHub appends annotations, so the count says whether this batch is stored.
+            run = await self.gh.getitem(CHECK_RUN_URL, url_vars)
+            stored = int((run.get("output") or {}).get("annotations_count") or 0)
+            status = data.get("status")
+            if stored >= expected and (status is None or run.get("status") == status):
+                return True
+            return None
+
+        await write_once(update, find, what=f"check run {self.id}")
+        self.annotations = expected
 
 
 async def check_commit(

@@ -41,6 +41,11 @@ class GitHubUnavailable(Exception):
     """GitHub could not be reached (timeouts, connection errors) after every retry."""
 
 
+class AnswerLost(GitHubUnavailable):
+    """A write's answer never came (timeout, dropped connection, 5xx): GitHub may or may not
+    have applied it, so the transport does not repeat it (see ``bot.app.writes``)."""
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     attempts: int = 5
@@ -57,7 +62,11 @@ class RetryPolicy:
 class Transport:
     """Sends requests with retries on 5xx, timeouts and rate limits; never sleeps on its own.
 
-    ``sleep`` is injected so tests can record the waits instead of waiting.
+    Only a ``repeatable`` request (a read, or a write whose repetition is harmless, such as
+    minting a token) is retried when its answer is lost; any other write raises
+    :class:`AnswerLost` instead, since GitHub may have applied it. A rate-limit refusal is
+    retried either way: GitHub did nothing. ``sleep`` is injected so tests can record the
+    waits instead of waiting.
     """
 
     def __init__(
@@ -77,7 +86,13 @@ class Transport:
         self._timeout = aiohttp.ClientTimeout(total=policy.timeout)
 
     async def send(
-        self, method: str, url: str, headers: Mapping[str, str], body: bytes
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        *,
+        repeatable: bool,
     ) -> tuple[int, Mapping[str, str], bytes]:
         attempt = 0
         while True:
@@ -90,6 +105,8 @@ class Transport:
                     response_body = await response.read()
             except (TimeoutError, aiohttp.ClientError) as exc:
                 self._metrics.github_call(method, "error")
+                if not repeatable:
+                    raise AnswerLost(f"{method} {url}: {exc.__class__.__name__}") from exc
                 if attempt >= self.policy.attempts:
                     raise GitHubUnavailable(f"{method} {url}: {exc.__class__.__name__}") from exc
                 wait = self.policy.backoff(attempt)
@@ -97,6 +114,8 @@ class Transport:
                 await self._sleep(wait)
                 continue
             self._metrics.github_call(method, status)
+            if status >= 500 and not repeatable:
+                raise AnswerLost(f"{method} {url}: answered {status}")
             wait_for = self._retry_wait(status, response_headers, response_body, attempt)
             if wait_for is None or attempt >= self.policy.attempts:
                 return status, response_headers, response_body
@@ -223,7 +242,8 @@ class AppClient(gh_abc.GitHubAPI):
     async def _request(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
     ) -> tuple[int, Mapping[str, str], bytes]:
-        return await self._transport.send(method, url, headers, body)
+        # Minting a token twice is harmless, and GET /app is a read.
+        return await self._transport.send(method, url, headers, body, repeatable=True)
 
     async def sleep(self, seconds: float) -> None:  # pragma: no cover - gidgethub API
         await asyncio.sleep(seconds)
@@ -310,7 +330,7 @@ class InstallationClient(gh_abc.GitHubAPI):
             token = await self._tokens.get(self.installation_id)
             authorized = {**headers, "authorization": f"token {token}"}
             status, response_headers, response_body = await self._transport.send(
-                method, url, authorized, body
+                method, url, authorized, body, repeatable=method == "GET"
             )
             if status == 401 and not renewed:
                 log.info("delivery %s: token refused, renewing it", self.delivery_id)

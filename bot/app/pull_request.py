@@ -12,7 +12,7 @@ from gidgethub.abc import GitHubAPI
 from bot.app.check_run import CheckRun
 from bot.app.delivery import DeliveryContext
 from bot.app.diff import Hunk, parse_hunks
-from bot.app.review import PostedMarkers, plan_review
+from bot.app.review import PostedMarkers, ReviewPlan, plan_review
 from bot.app.workflows import (
     Repository,
     WorkflowFile,
@@ -20,6 +20,7 @@ from bot.app.workflows import (
     is_workflow_path,
     read_repo_config,
 )
+from bot.app.writes import write_once
 
 log = logging.getLogger(__name__)
 router = routing.Router()
@@ -109,9 +110,8 @@ async def _post_review(
     if not await context.is_current():
         log.info("delivery %s: superseded by a later delivery, not posting", context.delivery_id)
         return
-    url_vars = repo.url_vars(pull_number=number)
     try:
-        await gh.post(PULL_URL + "/reviews", url_vars, data=plan.request(head_sha))
+        await _post_once(gh, repo, number, head_sha, plan, files)
     except gidgethub.BadRequest as exc:
         if exc.status_code != 422 or not plan.comments:
             raise
@@ -122,4 +122,26 @@ async def _post_review(
         unanchored = [WorkflowFile(file.path, file.text, file.analysis, ()) for file in files]
         fallback = plan_review(unanchored, markers)
         if fallback is not None:
-            await gh.post(PULL_URL + "/reviews", url_vars, data=fallback.request(head_sha))
+            await _post_once(gh, repo, number, head_sha, fallback, unanchored)
+
+
+async def _post_once(
+    gh: GitHubAPI,
+    repo: Repository,
+    number: int,
+    head_sha: str,
+    plan: ReviewPlan,
+    files: list[WorkflowFile],
+) -> None:
+    """Post the review; if the answer is lost, post it again only if its markers are missing."""
+
+    async def post() -> bool:
+        url_vars = repo.url_vars(pull_number=number)
+        await gh.post(PULL_URL + "/reviews", url_vars, data=plan.request(head_sha))
+        return True
+
+    async def find() -> bool | None:
+        # Posted if, read again, the pull request leaves nothing new to say.
+        return True if plan_review(files, await posted_markers(gh, repo, number)) is None else None
+
+    await write_once(post, find, what=f"review of {repo.full_name}#{number}")
