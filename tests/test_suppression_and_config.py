@@ -166,3 +166,8 @@ def test_finding_line_counts_a_unicode_line_separator_as_the_parser_does() -> No
     )
     (finding,) = check(workflow)
     assert (finding.span.line, finding.span.column) == (14, 16)
+
+
+def test_config_nested_thousands_deep_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="nested"):
+        parse_config("disable: " + "[" * 5000 + "]" * 5000 + "\n")

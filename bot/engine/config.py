@@ -42,6 +42,9 @@ def parse_config(text: str, *, known_rules: frozenset[str] | None = None) -> Con
         data = YAML(typ="safe", pure=True).load(text)
     except YAMLError as exc:
         raise ConfigError(f"{CONFIG_PATH} is not valid YAML: {exc}") from None
+    except RecursionError:
+        # A 10 KB file of 5,000 brackets exhausts the parser's stack.
+        raise ConfigError(f"{CONFIG_PATH} is nested too deeply to read") from None
     if data is None:
         return Config()
     if not isinstance(data, dict):
