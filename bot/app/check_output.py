@@ -50,7 +50,9 @@ def annotations_for(files: Iterable[WorkflowFile]) -> list[dict[str, Any]]:
 
 
 def conclusion(files: Iterable[WorkflowFile], config: Config) -> str:
-    if any(file.analysis.findings for file in files):
+    """A file that could not be analysed may hide a finding: where the repository asked for
+    failure, it fails too (fail closed); otherwise it does not pass silently either."""
+    if any(file.analysis.findings or file.analysis.error for file in files):
         return config.check_conclusion
     return "success"
 
