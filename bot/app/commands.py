@@ -46,6 +46,7 @@ def run_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from bot.app.config import AppConfig, ConfigurationError
+    from bot.app.log_limits import RepeatedLines
     from bot.app.server import create_app
 
     try:
@@ -56,6 +57,8 @@ def run_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RepeatedLines())
     log = logging.getLogger("bot.app")
     log.info("starting with %r", config)
     # run_app stops listening on SIGTERM/SIGINT, then on_shutdown drains the queue.

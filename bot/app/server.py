@@ -38,6 +38,7 @@ from gidgethub import sansio
 from bot.app.config import AppConfig
 from bot.app.delivery import CommitClaims, LatestWins, SubjectQueue, Ticket
 from bot.app.github import GitHubApp
+from bot.app.log_limits import OneLineClientErrors
 from bot.app.metrics import Metrics
 from bot.app.processing import KNOWN_EVENTS, ROUTER, Processor, event_label
 
@@ -71,13 +72,14 @@ def parse_delivery(headers: Mapping[str, str], body: bytes, secret: bytes) -> sa
     media_type = headers.get("Content-Type", "").partition(";")[0].strip().lower()
     try:
         if media_type == "application/json":
-            data = json.loads(body.decode("utf-8"))
+            data = _strict_json(body.decode("utf-8"))
         elif media_type == "application/x-www-form-urlencoded":
             form = urllib.parse.parse_qs(body.decode("utf-8"), strict_parsing=True)
-            data = json.loads(form["payload"][0])
+            data = _strict_json(form["payload"][0])
         else:
             raise Refused(400, "expected a JSON body")
-    except (ValueError, KeyError):
+    except (ValueError, KeyError, RecursionError):
+        # RecursionError: a signed body nested a few thousand levels deep answered 500.
         raise Refused(400, "expected a JSON body") from None
     event = headers.get("X-GitHub-Event")
     delivery_id = headers.get("X-GitHub-Delivery")
@@ -85,6 +87,16 @@ def parse_delivery(headers: Mapping[str, str], body: bytes, secret: bytes) -> sa
         missing = "X-GitHub-Event" if event is None else "X-GitHub-Delivery"
         raise Refused(400, f"missing header {missing!r}")
     return sansio.Event(data, event=event, delivery_id=delivery_id)
+
+
+def _not_json(constant: str) -> object:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _strict_json(text: str) -> object:
+    """JSON as GitHub writes it: ``Infinity`` and ``NaN`` are Python's extensions, and an
+    infinite pull request number raised OverflowError (500) where a number was read."""
+    return json.loads(text, parse_constant=_not_json)
 
 
 def default_github(
@@ -295,6 +307,14 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    async def one_line_client_errors(app: web.Application) -> AsyncIterator[None]:
+        server_log = logging.getLogger("aiohttp.server")
+        one_line = OneLineClientErrors()
+        server_log.addFilter(one_line)
+        yield
+        server_log.removeFilter(one_line)
+
+    app.cleanup_ctx.append(one_line_client_errors)
     app.cleanup_ctx.append(github_session)
     app.cleanup_ctx.append(workers)
     app.on_shutdown.append(service.drain)
