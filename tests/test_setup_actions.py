@@ -169,14 +169,6 @@ def test_setup_uv_after_setup_python_keys_on_the_resolved_version() -> None:
     assert rule_ids(setup_uv("v6", before=SETUP_PYTHON_316)) == []
 
 
-def test_setup_uv_with_uv_python_env_keys_on_the_full_version() -> None:
-    text = setup_uv("v6", after="      - run: uv python install 3.16\n").replace(
-        "    runs-on: ubuntu-latest\n",
-        "    runs-on: ubuntu-latest\n    env:\n      UV_PYTHON: '3.16'\n",
-    )
-    assert rule_ids(text) == []
-
-
 def test_setup_uv_cache_suffix_with_the_exact_version_is_safe() -> None:
     text = setup_uv(
         "v6",

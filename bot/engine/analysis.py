@@ -36,7 +36,13 @@ from bot.engine.expressions import (
     to_string,
 )
 from bot.engine.findings import Analysis, FileError, Finding
-from bot.engine.interpreters import Install, Resolution, container_install, install_of
+from bot.engine.interpreters import (
+    Install,
+    Resolution,
+    container_install,
+    install_of,
+    python_version_pin,
+)
 from bot.engine.source import Source
 from bot.engine.versions import Candidate, Installer, ReleaseTable, describe
 from bot.engine.workflow import Job, NotAWorkflow, Row, Step, load_workflow, to_value
@@ -62,6 +68,8 @@ class Issue:
     nightly: bool = False
     # Every matrix row puts exactly one interpreter on PATH, so ``python -VV`` names it.
     one_interpreter: bool = True
+    # The one exact pre-release uv fetches, which setup-uv's python-version can name.
+    pin: str | None = None
 
     @property
     def identity(self) -> tuple[str, str, str]:
@@ -194,6 +202,9 @@ def detect(
                 found[key].installers.update(issue.installers)
                 found[key].nightly |= issue.nightly
                 found[key].one_interpreter &= issue.one_interpreter
+                if found[key].pin != issue.pin:  # rows pin different versions
+                    found[key].pin = None
+                    found[key].fixable = False
             else:
                 found[key] = issue
     return list(found.values()), context
@@ -219,8 +230,12 @@ def _relevant_steps(job: Job) -> list[Step]:
         if _may_cache(step)
         or step.id is not None
         or (step.uses is not None and step.uses.name in (SETUP_PYTHON, DEADSNAKES, NOX))
-        or (step.run is not None and ("uv" in step.run or "GITHUB_ENV" in step.run))
+        or (step.run is not None and any(word in step.run for word in _RUN_WORDS))
     ]
+
+
+# What a run step must mention to matter: uv, an exported variable, a written pin.
+_RUN_WORDS = ("uv", "GITHUB_ENV", ".python-version")
 
 
 # --- per job and row --------------------------------------------------------------------
@@ -337,6 +352,7 @@ def _row_issues(
     evaluators: dict[int, Evaluator] = {}
     container = container_install(job, evaluator, context.resolution)
     installs: list[Install] = [container] if container is not None else []
+    pinned: str | None = None  # what .python-version holds, once a step wrote it
     for step in relevant:
         step_env = step.node.mapping("env")
         if step_env is None:
@@ -349,9 +365,12 @@ def _row_issues(
             continue
         steps.append(step)
         evaluators[step.index] = step_evaluator
-        install = install_of(step, step_evaluator, context.resolution)
+        install = install_of(step, step_evaluator, context.resolution, pinned)
         if install is not None:
             installs.append(install)
+        if step.run is not None and (".python-version" in step.run or " pin " in step.run):
+            script = render(step.run, step_evaluator)
+            pinned = python_version_pin(script if isinstance(script, str) else step.run) or pinned
     row = _Row(steps, evaluators, installs, env)
     if not row.prereleases():
         return
@@ -704,30 +723,51 @@ def _setup_uv_cache(
                 fixable=False,
             )
         return
-    if "UV_PYTHON" in evaluator.contexts.get("env", {}):  # type: ignore[operator]
-        return  # setup-uv resolves UV_PYTHON to a full version for the key
+    # UV_PYTHON does not count: ``uv python find``, which setup-uv asks for the key, neither
+    # reads it nor downloads, so a pre-release uv fetches later goes unnamed.
     found = [i for i in row.installs if i.step.index < step.index and i.installer != "uv"]
     keyed = found[-1] if found else None
-    missed = [
-        (i, c)
-        for i, c in hazards
-        if keyed is None or i is not keyed or c is not keyed.candidates[-1] or c.nightly
-    ]
-    if missed:
-        where = f"the Python from '{keyed.step.label}'" if keyed else "the runner's default Python"
-        yield Issue(
-            rules.SETUP_UV_BEFORE_PYTHON,
-            job,
-            step,
-            uses_node,
-            "setup-uv caches by default and keys the cache on the Python it finds when it "
-            f"runs ({where}), not on the Python this job installs later, so the pre-release "
-            "builds share a uv cache keyed on another interpreter.",
-            _describe(missed, context),
-            sources={i.step.index for i, _ in missed},
-            # Moving setup-uv below the setup-python step that installs them fixes it.
-            fixable=all(
-                i.installer == "setup-python" and i.step.index > step.index and not c.nightly
-                for i, c in missed
-            ),
-        )
+    missed = [(i, c) for i, c in hazards if not _keyed_by(keyed, i, c)]
+    if not missed:
+        return
+    where = f"the Python from '{keyed.step.label}'" if keyed else "the runner's default Python"
+    # One exact pre-release that uv fetches: setup-uv's python-version puts it in the key.
+    pins = {c.request for i, c in missed if i.installer == "uv" and c.exact}
+    pin = pins.pop() if len(pins) == 1 and all(i.installer == "uv" for i, _ in missed) else None
+    yield Issue(
+        rules.SETUP_UV_BEFORE_PYTHON,
+        job,
+        step,
+        uses_node,
+        "setup-uv caches by default and keys the cache on the Python it finds when it "
+        f"runs ({where}), not on the Python this job installs later, so the pre-release "
+        "builds share a uv cache keyed on another interpreter.",
+        _describe(missed, context),
+        sources={i.step.index for i, _ in missed},
+        # Moving setup-uv below the setup-python step that installs them fixes it.
+        fixable=pin is not None
+        or all(
+            i.installer == "setup-python" and i.step.index > step.index and not c.nightly
+            for i, c in missed
+        ),
+        pin=pin,
+    )
+
+
+def _keyed_by(keyed: Install | None, install: Install, candidate: Candidate) -> bool:
+    """Is ``candidate`` the interpreter setup-uv found (``keyed``) and named exactly?"""
+    if keyed is None or candidate.nightly:
+        return False
+    last = keyed.candidates[-1]
+    if install is keyed:
+        return candidate is last
+    # uv downloads nothing when an installed interpreter matches the request: a moving
+    # request for the minor setup-uv found runs that one.
+    return (
+        install.installer == "uv"
+        and not candidate.exact
+        and not last.nightly
+        and last.prerelease
+        and candidate.minor is not None
+        and candidate.minor == last.minor
+    )

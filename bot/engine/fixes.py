@@ -99,6 +99,8 @@ def _propose(issue: Issue, context: Context) -> Fix | None:
             "Use actions/setup-python@v2.3.4, whose pip key holds the Python version",
         )
     if issue.rule is rules.SETUP_UV_BEFORE_PYTHON:
+        if issue.pin is not None:
+            return _setup_uv_python_version(issue, issue.pin, context)
         return _move_below_setup(issue, context)
     if issue.rule is rules.SETUP_UV_UNVERSIONED_CACHE:
         return _ref_fix(
@@ -123,6 +125,41 @@ def _ref_fix(issue: Issue, context: Context, ref: str, description: str) -> Fix 
         return None
     start = uses.start + at + 1
     return Fix(description, (context.source.edit(start, start + old.end(), ref),))
+
+
+def _setup_uv_python_version(issue: Issue, version: str, context: Context) -> Fix | None:
+    """Give setup-uv the exact pre-release uv fetches later, so that its key names it."""
+    if not re.fullmatch(r"[\w.+-]+", version):
+        return None  # would need quoting: not worth guessing the file's style
+    step = issue.step.node
+    inputs = issue.step.inputs
+    text = context.source.text
+    newline = "\r\n" if "\r\n" in text else "\n"
+    if inputs is not None:
+        if inputs.flow or not inputs.pairs:
+            return None
+        after = inputs.pairs[-1][1]
+        indent = " " * (inputs.pairs[-1][0].column - 1)
+        addition = f"{newline}{indent}python-version: {version}"
+    else:
+        if step.flow or not step.pairs:
+            return None
+        after = step.pairs[-1][1]
+        indent = " " * (step.pairs[0][0].column - 1)
+        addition = f"{newline}{indent}with:{newline}{indent}  python-version: {version}"
+    # Only after a plain one-line value is the end of the step's text certain.
+    if not isinstance(after, YScalar) or after.style is not None:
+        return None
+    if any(mark in text[after.start : after.end] for mark in "\r\n"):
+        return None
+    # At the end of the line, so that a trailing comment stays where it is.
+    line, _ = context.source.position(after.end)
+    end = context.source.starts[line - 1] + len(context.source.lines[line - 1])
+    return Fix(
+        f"Give setup-uv python-version: {version}, the exact pre-release uv fetches later, "
+        "so that its cache key names it",
+        (context.source.edit(end, end, addition),),
+    )
 
 
 def _move_below_setup(issue: Issue, context: Context) -> Fix | None:

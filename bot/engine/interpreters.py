@@ -42,8 +42,12 @@ def _rendered(text: str | None, evaluator: Evaluator) -> str | None:
     return value if isinstance(value, str) else text
 
 
-def install_of(step: Step, evaluator: Evaluator, resolution: Resolution) -> Install | None:
-    """The Pythons this step installs, if it is a setup step or runs uv to get one."""
+def install_of(
+    step: Step, evaluator: Evaluator, resolution: Resolution, pinned: str | None = None
+) -> Install | None:
+    """The Pythons this step installs, if it is a setup step or runs uv to get one.
+
+    ``pinned`` is what an earlier step of the job wrote to ``.python-version``."""
 
     def candidates(requests: list[str], installer: Installer, allow: bool) -> tuple[Candidate, ...]:
         found = (
@@ -105,13 +109,31 @@ def install_of(step: Step, evaluator: Evaluator, resolution: Resolution) -> Inst
         script = _rendered(run, evaluator) or run
         requests = uv_python_requests(script)
         if not requests and _UV_COMMAND.search(" " + script):
-            # A uv command with no --python of its own takes UV_PYTHON from the environment.
+            # A uv command with no --python of its own takes UV_PYTHON from the environment,
+            # else the .python-version file (one this step or an earlier one wrote).
             env = evaluator.contexts.get("env")
             default = env.get("UV_PYTHON") if isinstance(env, dict) else None
+            if not (isinstance(default, str) and default.strip()):
+                default = python_version_pin(script) or pinned
             requests = [default] if isinstance(default, str) and default.strip() else []
         if requests:
             return Install(step, "uv", candidates(requests, "uv", True))
     return None
+
+
+_PIN = re.compile(
+    r"""\buv\s+python\s+pin\s+(?:--?[\w-]+\s+)*["']?([^\s"';&|]+)"""
+    r"""|\b(?:echo|printf)\s+(?:-[a-z]+\s+)?["']?([^\s"'>;&|]+)["']?\s*>\s*["']?\.python-version\b"""
+)
+
+
+def python_version_pin(script: str) -> str | None:
+    """The version a script writes to ``.python-version`` (``uv python pin 3.16``,
+    ``echo 3.16-dev > .python-version``), which later uv commands request; the last wins."""
+    found = None
+    for match in _PIN.finditer(script):
+        found = match[1] or match[2]
+    return found
 
 
 def container_install(job: Job, evaluator: Evaluator, resolution: Resolution) -> Install | None:
@@ -170,4 +192,12 @@ def env_value(name: str, scopes: list[dict[str, str]]) -> str | None:
     return None
 
 
-__all__ = ["UNKNOWN", "Install", "Resolution", "env_value", "install_of", "uv_python_requests"]
+__all__ = [
+    "UNKNOWN",
+    "Install",
+    "Resolution",
+    "env_value",
+    "install_of",
+    "python_version_pin",
+    "uv_python_requests",
+]
