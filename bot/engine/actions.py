@@ -59,6 +59,7 @@ DEADSNAKES = "deadsnakes/action"
 # Installs its comma-separated python-versions with setup-python and allow-prereleases.
 NOX = "wntrblm/nox"
 CACHE = "actions/cache"
+CHECKOUT = "actions/checkout"
 PRE_COMMIT = "pre-commit/action"
 
 # setup-python's pip key held no Python version at v2.3.0 and v2.3.1, and at these main

@@ -13,6 +13,7 @@ from datetime import date
 from bot.engine import rules
 from bot.engine.actions import (
     CACHE,
+    CHECKOUT,
     DEADSNAKES,
     NOX,
     PRE_COMMIT,
@@ -37,11 +38,11 @@ from bot.engine.expressions import (
 )
 from bot.engine.findings import Analysis, FileError, Finding
 from bot.engine.interpreters import (
+    Fetched,
     Install,
     Resolution,
     container_install,
     install_of,
-    python_version_pin,
 )
 from bot.engine.source import Source
 from bot.engine.versions import Candidate, Installer, ReleaseTable, describe
@@ -179,7 +180,7 @@ def detect(
         for job in workflow.jobs
         if (jobs is None or job.id in jobs) and any(map(_may_cache, job.steps))
     ]
-    plans = [(job, _distinct_rows(job, context), _relevant_steps(job)) for job in selected]
+    plans = [(job, _distinct_rows(job, context), _relevant_steps(job, text)) for job in selected]
     # A called file is analysed once for each set of inputs its callers pass, on top of the
     # defaults it declares; with no callers known, its inputs are unknown.
     options: list[Value] = [
@@ -220,22 +221,39 @@ def _may_cache(step: Step) -> bool:
     return uses.name == SETUP_PYTHON and step.input("cache") is not None
 
 
-def _relevant_steps(job: Job) -> list[Step]:
-    """The steps whose effects the rules read: Python setups, caches, uv commands, and
-    steps whose outputs or exported variables a key or path may name. Only these are
-    simulated per matrix row."""
+def _relevant_steps(job: Job, text: str) -> list[Step]:
+    """The steps whose effects the rules read: Python setups, caches, uv commands, CPython
+    source fetched and built, and steps whose outputs or exported variables a key or path
+    may name. Only these are simulated per matrix row."""
+    words = _RUN_WORDS
+    job_text = text[job.node.start : job.node.end]
+    if any(source in job_text for source in _SOURCES):
+        words += ("configure", "make", "build.bat")
+    if "deadsnakes/nightly" in job_text:
+        words += ("apt",)
     return [
         step
         for step in job.steps
         if _may_cache(step)
         or step.id is not None
         or (step.uses is not None and step.uses.name in (SETUP_PYTHON, DEADSNAKES, NOX))
-        or (step.run is not None and any(word in step.run for word in _RUN_WORDS))
+        or (step.uses is not None and step.uses.name == CHECKOUT and step.inputs is not None)
+        or (step.run is not None and any(word in step.run for word in words))
     ]
 
 
-# What a run step must mention to matter: uv, an exported variable, a written pin.
-_RUN_WORDS = ("uv", "GITHUB_ENV", ".python-version")
+# What a run step must mention to matter: uv, an exported variable, a written pin, a
+# CPython fetched or built, a nightly installer.
+_RUN_WORDS: tuple[str, ...] = (
+    "uv",
+    "GITHUB_ENV",
+    ".python-version",
+    "pyenv",
+    "python/cpython",
+    "python.org/ftp",
+    "deadsnakes/nightly",
+)
+_SOURCES = ("python/cpython", "python.org/ftp")
 
 
 # --- per job and row --------------------------------------------------------------------
@@ -352,7 +370,7 @@ def _row_issues(
     evaluators: dict[int, Evaluator] = {}
     container = container_install(job, evaluator, context.resolution)
     installs: list[Install] = [container] if container is not None else []
-    pinned: str | None = None  # what .python-version holds, once a step wrote it
+    fetched = Fetched()
     for step in relevant:
         step_env = step.node.mapping("env")
         if step_env is None:
@@ -365,12 +383,10 @@ def _row_issues(
             continue
         steps.append(step)
         evaluators[step.index] = step_evaluator
-        install = install_of(step, step_evaluator, context.resolution, pinned)
+        install = install_of(step, step_evaluator, context.resolution, fetched)
         if install is not None:
             installs.append(install)
-        if step.run is not None and (".python-version" in step.run or " pin " in step.run):
-            script = render(step.run, step_evaluator)
-            pinned = python_version_pin(script if isinstance(script, str) else step.run) or pinned
+        fetched.after(step, step_evaluator, install)
     row = _Row(steps, evaluators, installs, env)
     if not row.prereleases():
         return
@@ -420,10 +436,12 @@ def _artefact(step: Step, row: _Row, path: str) -> Artefact | None:
     return None
 
 
+# The interpreter may be a quoted path: "$HOME/py/bin/python3" -VV.
 _VERSION_SCRIPT = re.compile(
-    r"python[\d.]*\s+(-VV|-V|--version)|sys\.version|platform\.python_version|python_version\(\)"
+    r"python[\d.]*[\"']?\s+(-VV|-V|--version)|sys\.version|platform\.python_version"
+    r"|python_version\(\)"
 )
-_FULL_VERSION_SCRIPT = re.compile(r"python[\d.]*\s+-VV|sys\.version(?!_info)")
+_FULL_VERSION_SCRIPT = re.compile(r"python[\d.]*[\"']?\s+-VV|sys\.version(?!_info)")
 
 
 # Variables setup-python exports, each a path under the directory named by the full version.
@@ -513,7 +531,7 @@ def _key_issues(
     hazards = [(i, c) for i, c in row.prereleases() if c.nightly or not artefact.checks_interpreter]
     uncovered = [(i, c) for i, c in hazards if not covers(key.text, i, c, step, row)]
     installers = {i.step.index: i.installer for i, _ in hazards}
-    on_path = {i.step.index for i in row.installs if i.installer in _ON_PATH}
+    on_path = {i.step.index for i in row.installs if i.on_path}
 
     def issue(rule: rules.Rule, node: YNode, reason: str, pairs: list[Pair]) -> Issue:
         return Issue(
@@ -525,7 +543,7 @@ def _key_issues(
             _describe(pairs, context),
             sources=set(installers),
             # setup-python and deadsnakes put the Python on PATH, where a key can name it.
-            fixable=all(i.installer in _ON_PATH for i, _ in hazards),
+            fixable=all(i.on_path for i, _ in hazards),
             installers=installers,
             nightly=any(c.nightly for _, c in hazards),
             one_interpreter=len(on_path) == 1,
@@ -564,7 +582,6 @@ def _key_issues(
             return
 
 
-_ON_PATH = ("setup-python", "deadsnakes")
 Pair = tuple[Install, Candidate]
 
 
@@ -656,11 +673,12 @@ def _setup_python_cache(
         )
     elif kind.strip().lower() == "pip":
         # pip's cache directory is per user, not per interpreter: a Python installed later
-        # (a deadsnakes build) fills the cache that this key says belongs to setup-python's.
+        # (a deadsnakes or pyenv build, one built from source) fills the cache that this
+        # key says belongs to setup-python's.
         later = [
             (i, c)
             for i, c in row.prereleases()
-            if i.installer == "deadsnakes" and i.step.index > step.index
+            if i.installer in ("deadsnakes", "build") and i.step.index > step.index
         ]
         if later:
             yield Issue(
@@ -734,14 +752,26 @@ def _setup_uv_cache(
     # One exact pre-release that uv fetches: setup-uv's python-version puts it in the key.
     pins = {c.request for i, c in missed if i.installer == "uv" and c.exact}
     pin = pins.pop() if len(pins) == 1 and all(i.installer == "uv" for i, _ in missed) else None
+    if keyed is not None and all(i is keyed for i, _ in missed):
+        # A nightly or a build from source: the version it reports never changes.
+        reason = (
+            "setup-uv caches by default and keys the cache on the version of the Python it "
+            f"finds ({where}), which is the same for every build of that Python, so each new "
+            "build restores wheels compiled against the previous one; only a hash of "
+            "python -VV (in cache-suffix) names the build."
+        )
+    else:
+        reason = (
+            "setup-uv caches by default and keys the cache on the Python it finds when it "
+            f"runs ({where}), not on the Python this job installs later, so the pre-release "
+            "builds share a uv cache keyed on another interpreter."
+        )
     yield Issue(
         rules.SETUP_UV_BEFORE_PYTHON,
         job,
         step,
         uses_node,
-        "setup-uv caches by default and keys the cache on the Python it finds when it "
-        f"runs ({where}), not on the Python this job installs later, so the pre-release "
-        "builds share a uv cache keyed on another interpreter.",
+        reason,
         _describe(missed, context),
         sources={i.step.index for i, _ in missed},
         # Moving setup-uv below the setup-python step that installs them fixes it.

@@ -13,6 +13,15 @@ DOCS_URL = "https://github.com/wheelwatch/wheelwatch/blob/main/docs/rules.md"
 
 
 @dataclass(frozen=True)
+class Example:
+    """A further pattern the rule finds, with an unsafe and a fixed snippet."""
+
+    title: str
+    unsafe: str
+    fixed: str
+
+
+@dataclass(frozen=True)
 class Rule:
     id: str
     name: str
@@ -20,6 +29,7 @@ class Rule:
     explanation: str
     unsafe: str
     fixed: str
+    examples: tuple[Example, ...] = ()
 
     @property
     def anchor(self) -> str:
@@ -49,8 +59,10 @@ PRERELEASE_CACHE_KEY = Rule(
         "run a pre-release Python (`3.16-dev`, `3.16` with `allow-prereleases`, a deadsnakes "
         "nightly, ...). Every build of that pre-release then shares one cache. " + _WHY + " "
         "Key the cache on `steps.<setup-python id>.outputs.python-version` (for example "
-        "`3.16.0-alpha.2`) or `env.pythonLocation`; for deadsnakes nightlies, on a hash of "
-        "`python -VV`."
+        "`3.16.0-alpha.2`) or `env.pythonLocation`. A CPython built in the job (a checkout, "
+        "clone or download of its source, `pyenv install 3.16-dev`) or installed from a "
+        "nightly installer (deadsnakes, its nightly PPA) is a new build under one version "
+        "number on every run: only a hash of its `python -VV` (build date and commit) names it."
     ),
     unsafe="""\
 - uses: actions/setup-python@v6
@@ -71,6 +83,29 @@ PRERELEASE_CACHE_KEY = Rule(
     path: ~/.cache/pip
     key: ${{ runner.os }}-pip-${{ steps.setup-python.outputs.python-version }}-${{ hashFiles('requirements.txt') }}
 """,
+    examples=(
+        Example(
+            "A CPython built in the job, or from a nightly installer",
+            # The fix wheelwatch offers when the built Python is ``python`` on PATH.
+            """\
+- run: pyenv install 3.16-dev && pyenv global 3.16-dev  # builds the branch head
+- uses: actions/cache@v5
+  with:
+    path: ~/.cache/pip
+    key: pip-${{ hashFiles('requirements.txt') }}
+""",
+            """\
+- run: pyenv install 3.16-dev && pyenv global 3.16-dev
+- name: Hash the Python build
+  shell: bash
+  run: echo "PYTHON_BUILD=$(python -VV | sha256sum | cut -d' ' -f1)" >> "$GITHUB_ENV"
+- uses: actions/cache@v5
+  with:
+    path: ~/.cache/pip
+    key: pip-${{ env.PYTHON_BUILD }}-${{ hashFiles('requirements.txt') }}
+""",
+        ),
+    ),
 )
 
 PRERELEASE_RESTORE_KEY = Rule(
@@ -186,10 +221,19 @@ SETUP_UV_BEFORE_PYTHON = Rule(
     summary="astral-sh/setup-uv caches before the job's Python is set up",
     explanation=(
         "Without a `python-version` input, `astral-sh/setup-uv` (v5 and later, where caching is "
-        "on by default) keys its cache on the Python it finds on PATH when the step runs. "
-        "Placed before `actions/setup-python` (or before uv installs the job's Python), that is "
-        "the runner's default interpreter, the same for every row, so a pre-release row shares "
-        "its uv cache with the others. " + _WHY + " Move setup-uv after setup-python."
+        "on by default) keys its cache on the Python `uv python find` sees when the step runs, "
+        "which neither reads `UV_PYTHON` nor downloads anything. Placed before "
+        "`actions/setup-python`, that is the runner's default interpreter, the same for every "
+        "row. A pre-release that uv fetches later (asked for by `UV_PYTHON` in the workflow, "
+        "job or step `env`, a `.python-version` the workflow writes, `uv python pin`, "
+        "`uv python install` or `--python`) is downloaded by `uv run`, `uv sync` or `uv venv` "
+        "after the key was computed; a CPython built in the job reports the same version for "
+        "every build. Either way the cache fills with wheels for a build its key does not name. "
+        "(A `.python-version` in the repository cannot be read here: it counts as unknown.) "
+        + _WHY
+        + " Move setup-uv after setup-python; for one exact pre-release that uv fetches, give "
+        "setup-uv that `python-version`; for a Python built in the job, key on a hash of "
+        "`python -VV` through `cache-suffix`."
     ),
     unsafe="""\
 - uses: astral-sh/setup-uv@v7
@@ -205,6 +249,68 @@ SETUP_UV_BEFORE_PYTHON = Rule(
     allow-prereleases: true
 - uses: astral-sh/setup-uv@v7
 """,
+    examples=(
+        Example(
+            "A pre-release uv fetches after setup-uv keyed its cache (UV_PYTHON, "
+            "`.python-version`, `uv python pin`, `uv python install`, `--python`)",
+            """\
+env:
+  UV_PYTHON: 3.16.0a2  # or: run: uv python pin 3.16.0a2
+steps:
+  - uses: astral-sh/setup-uv@v7  # keys on the runner's Python
+  - run: uv sync  # downloads 3.16.0a2 now
+""",
+            """\
+env:
+  UV_PYTHON: 3.16.0a2
+steps:
+  - uses: astral-sh/setup-uv@v7
+    with:
+      python-version: 3.16.0a2
+  - run: uv sync
+""",
+        ),
+        Example(
+            "A moving pre-release uv would fetch: let setup-python install it first",
+            """\
+- uses: astral-sh/setup-uv@v7
+- run: uv sync --python 3.16
+""",
+            """\
+- uses: actions/setup-python@v6
+  with:
+    python-version: "3.16"
+    allow-prereleases: true
+- uses: astral-sh/setup-uv@v7
+- run: uv sync --python 3.16  # finds setup-python's build, downloads nothing
+""",
+        ),
+        Example(
+            "A CPython built in the job",
+            """\
+- uses: actions/checkout@v5
+  with:
+    repository: python/cpython
+    path: cpython
+- run: cd cpython && ./configure --prefix="$HOME/py" && make -j4 install
+- run: echo "$HOME/py/bin" >> "$GITHUB_PATH"
+- uses: astral-sh/setup-uv@v7  # finds 3.16.0a2+, the same for every build
+""",
+            """\
+- uses: actions/checkout@v5
+  with:
+    repository: python/cpython
+    path: cpython
+- run: cd cpython && ./configure --prefix="$HOME/py" && make -j4 install
+- run: |
+    echo "$HOME/py/bin" >> "$GITHUB_PATH"
+    echo "PYTHON_BUILD=$("$HOME/py/bin/python3" -VV | sha256sum | cut -d' ' -f1)" >> "$GITHUB_ENV"
+- uses: astral-sh/setup-uv@v7
+  with:
+    cache-suffix: ${{ env.PYTHON_BUILD }}
+""",
+        ),
+    ),
 )
 
 RULES: tuple[Rule, ...] = (
@@ -233,6 +339,10 @@ def render_markdown() -> str:
         lines += [f"**{rule.summary}.**", "", rule.explanation, ""]
         lines += ["Unsafe:", "", "```yaml", rule.unsafe.rstrip(), "```", ""]
         lines += ["Fixed:", "", "```yaml", rule.fixed.rstrip(), "```", ""]
+        for example in rule.examples:
+            lines += [f"### {example.title}", ""]
+            lines += ["Unsafe:", "", "```yaml", example.unsafe.rstrip(), "```", ""]
+            lines += ["Fixed:", "", "```yaml", example.fixed.rstrip(), "```", ""]
     return "\n".join(lines)
 
 

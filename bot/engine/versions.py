@@ -14,7 +14,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Literal
 
-Installer = Literal["setup-python", "uv", "deadsnakes", "docker", "nox"]
+# "build": a CPython built in the job (its source checked out or downloaded, pyenv).
+Installer = Literal["setup-python", "uv", "deadsnakes", "docker", "nox", "build"]
 
 
 class Kind(Enum):
