@@ -237,7 +237,11 @@ def _relevant_steps(job: Job, text: str) -> list[Step]:
         if _may_cache(step)
         or step.id is not None
         or (step.uses is not None and step.uses.name in (SETUP_PYTHON, DEADSNAKES, NOX))
-        or (step.uses is not None and step.uses.name == CHECKOUT and step.inputs is not None)
+        or (
+            step.uses is not None
+            and step.uses.name == CHECKOUT
+            and step.input("repository") is not None
+        )
         or (step.run is not None and any(word in step.run for word in words))
     ]
 

@@ -51,7 +51,7 @@ class Fetched:
         """Record what ``step`` (which installed ``install``) fetched."""
         if step.uses is not None and step.uses.name == CHECKOUT:
             self.cpython = checkout_source(step, evaluator) or self.cpython
-        if not step.run:
+        if not step.run or not any(word in step.run for word in _FETCH_WORDS):
             return
         script = _rendered(step.run, evaluator) or step.run
         self.pin = python_version_pin(script) or self.pin
@@ -147,10 +147,14 @@ def install_of(
     run = step.run
     if not run:
         return None
+    may_build = fetched.cpython or fetched.nightly_ppa or any(w in run for w in _BUILD_WORDS)
+    if not may_build and "uv" not in run:
+        return None
     script = _rendered(run, evaluator) or run
-    built = _built(script, fetched, evaluator, resolution)
-    if built is not None:
-        return Install(step, "build", built[0], on_path=built[1])
+    if may_build:
+        built = _built(script, fetched, evaluator, resolution)
+        if built is not None:
+            return Install(step, "build", built[0], on_path=built[1])
     if "uv" in run:
         requests = uv_python_requests(script)
         if not requests and _UV_COMMAND.search(" " + script):
@@ -266,6 +270,10 @@ def _cpython_build(ref: str, resolution: Resolution) -> Candidate:
         return Candidate("CPython main built in the job", Kind.PRERELEASE, nightly=True)
     return Candidate(f"CPython {ref} built in the job", Kind.UNKNOWN)
 
+
+# Words a script must hold to fetch something for later steps, or to build a Python.
+_FETCH_WORDS = (".python-version", "pin", "python/cpython", "python.org/ftp", "deadsnakes/nightly")
+_BUILD_WORDS = ("pyenv", "python/cpython", "python.org/ftp", "deadsnakes/nightly")
 
 _PIN = re.compile(
     r"""\buv\s+python\s+pin\s+(?:--?[\w-]+\s+)*["']?([^\s"';&|]+)"""
