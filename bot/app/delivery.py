@@ -143,6 +143,23 @@ class Claims(Protocol):
 
     async def claim(self, repository: str, sha: str, *, force: bool = False) -> bool: ...
 
+    async def release(self, repository: str, sha: str) -> None: ...
+
+
+@asynccontextmanager
+async def released_on_failure(claims: Claims, repository: str, sha: str) -> AsyncIterator[None]:
+    """Give a commit's claim back if the work under it fails.
+
+    A claim stands for a finished check run. Kept after a failure (no check run created, or
+    one closed as "could not finish"), it made every later delivery about the commit skip it
+    as "already checked" for an hour.
+    """
+    try:
+        yield
+    except BaseException:
+        await claims.release(repository, sha)
+        raise
+
 
 class CommitClaims:
     """Remembers (bounded, for an hour) which commits already have a check run from us."""
@@ -159,6 +176,9 @@ class CommitClaims:
             return False
         self._claimed[key] = True
         return True
+
+    async def release(self, repository: str, sha: str) -> None:
+        self._claimed.pop((repository, sha), None)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,11 @@ TOKENLESS_EVENTS = frozenset({"ping", "installation", "installation_repositories
 KNOWN_EVENTS = frozenset({"pull_request", "push", "check_suite", "check_run", *TOKENLESS_EVENTS})
 
 
+# Outcomes after which GitHub's redelivery of the same delivery id should be processed
+# again: the delivery failed on the way, nothing says it would fail again.
+FAILED_OUTCOMES = frozenset({"github_error", "github_unavailable", "error"})
+
+
 def event_label(event: str) -> str:
     return event if event in KNOWN_EVENTS else "other"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -10,7 +11,7 @@ from gidgethub import routing, sansio
 from gidgethub.abc import GitHubAPI
 
 from bot.app.check_run import CheckRun
-from bot.app.delivery import DeliveryContext
+from bot.app.delivery import DeliveryContext, released_on_failure
 from bot.app.diff import Hunk, parse_hunks
 from bot.app.review import PostedMarkers, ReviewPlan, plan_review
 from bot.app.workflows import (
@@ -77,21 +78,25 @@ async def review_pull_request(
     if not await context.is_current():
         return
     repo_config = await read_repo_config(gh, source, head_sha)
-    check = None
-    if await context.commits.claim(repo.full_name, head_sha):
-        check = await CheckRun.start(gh, repo, head_sha)
-    try:
-        files = await analyse_files(gh, source, head_sha, changed, repo_config.config, changed)
-        for file in files:
-            for finding in file.analysis.findings:
-                context.metrics.finding(finding.rule_id)
-        await _post_review(gh, repo, number, head_sha, files, context)
-        if check is not None:
-            await check.complete(files, repo_config)
-    except BaseException:
-        if check is not None:
-            await check.abandon("An error interrupted the analysis; re-run the check to retry.")
-        raise
+    claimed = await context.commits.claim(repo.full_name, head_sha)
+    async with (
+        released_on_failure(context.commits, repo.full_name, head_sha)
+        if claimed
+        else contextlib.nullcontext()
+    ):
+        check = await CheckRun.start(gh, repo, head_sha) if claimed else None
+        try:
+            files = await analyse_files(gh, source, head_sha, changed, repo_config.config, changed)
+            for file in files:
+                for finding in file.analysis.findings:
+                    context.metrics.finding(finding.rule_id)
+            await _post_review(gh, repo, number, head_sha, files, context)
+            if check is not None:
+                await check.complete(files, repo_config)
+        except BaseException:
+            if check is not None:
+                await check.abandon("An error interrupted the analysis; re-run the check to retry.")
+            raise
 
 
 async def _post_review(

@@ -9,7 +9,7 @@ from gidgethub import routing, sansio
 from gidgethub.abc import GitHubAPI
 
 from bot.app.check_run import check_commit
-from bot.app.delivery import DeliveryContext
+from bot.app.delivery import DeliveryContext, released_on_failure
 from bot.app.workflows import Repository, is_workflow_path
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,8 @@ async def check_push(
     if not await context.commits.claim(repo.full_name, after):
         log.info("delivery %s: %s already checked", context.delivery_id, after)
         return
-    files = await check_commit(gh, repo, after, paths)
+    async with released_on_failure(context.commits, repo.full_name, after):
+        files = await check_commit(gh, repo, after, paths)
     for file in files:
         for finding in file.analysis.findings:
             context.metrics.finding(finding.rule_id)

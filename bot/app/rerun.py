@@ -10,7 +10,7 @@ from gidgethub.abc import GitHubAPI
 
 from bot.app.check_output import CHECK_NAME
 from bot.app.check_run import check_commit
-from bot.app.delivery import DeliveryContext
+from bot.app.delivery import DeliveryContext, released_on_failure
 from bot.app.pull_request import changed_workflows
 from bot.app.push import NULL_SHA, compared_workflow_paths
 from bot.app.workflows import Repository
@@ -32,17 +32,18 @@ async def _rerun(
     if not await context.commits.claim(repo.full_name, sha, force=force):
         log.info("delivery %s: %s already checked", context.delivery_id, sha)
         return
-    pulls = suite.get("pull_requests") or []
-    before = str(suite.get("before") or NULL_SHA)
-    if pulls:
-        paths = set(await changed_workflows(gh, repo, int(pulls[0]["number"])))
-    elif before != NULL_SHA:
-        paths = await compared_workflow_paths(gh, repo, before, sha)
-    else:
-        paths = set()
-    if not paths:
-        return
-    files = await check_commit(gh, repo, sha, paths)
+    async with released_on_failure(context.commits, repo.full_name, sha):
+        pulls = suite.get("pull_requests") or []
+        before = str(suite.get("before") or NULL_SHA)
+        if pulls:
+            paths = set(await changed_workflows(gh, repo, int(pulls[0]["number"])))
+        elif before != NULL_SHA:
+            paths = await compared_workflow_paths(gh, repo, before, sha)
+        else:
+            paths = set()
+        if not paths:
+            return
+        files = await check_commit(gh, repo, sha, paths)
     for file in files:
         for finding in file.analysis.findings:
             context.metrics.finding(finding.rule_id)

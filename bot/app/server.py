@@ -40,7 +40,7 @@ from bot.app.delivery import CommitClaims, LatestWins, SubjectQueue, Ticket
 from bot.app.github import GitHubApp
 from bot.app.log_limits import OneLineClientErrors
 from bot.app.metrics import Metrics
-from bot.app.processing import KNOWN_EVENTS, ROUTER, Processor, event_label
+from bot.app.processing import FAILED_OUTCOMES, KNOWN_EVENTS, ROUTER, Processor, event_label
 
 log = logging.getLogger(__name__)
 
@@ -146,11 +146,14 @@ class WebhookService:
         self.queue: SubjectQueue[Job] = SubjectQueue(config.queue_size)
         self.order = LatestWins()
         self.commits = CommitClaims(config.commit_claims)
-        # Delivery ids seen in the last day (GitHub redelivers with the same id); the oldest
-        # are forgotten first beyond ``seen_deliveries``.
+        # Delivery ids processed in the last day (GitHub redelivers with the same id); the
+        # oldest are forgotten first beyond ``seen_deliveries``. An id enters only once its
+        # delivery is processed: one that failed can come again.
         self.seen: TTLCache[str, bool] = TTLCache(
             maxsize=config.seen_deliveries, ttl=24 * 3600, timer=time.monotonic
         )
+        # Ids accepted and not yet finished (at most the queue and the workers' deliveries).
+        self.pending: set[str] = set()
         self.processor = Processor(config, metrics, self.order, self.commits)
         self.accepting = True
         self.workers: list[asyncio.Task[None]] = []
@@ -208,7 +211,7 @@ class WebhookService:
             or len(event.event) > MAX_HEADER_CHARS
         ):
             return self._refuse(400, "malformed delivery", name)
-        if event.delivery_id in self.seen:
+        if event.delivery_id in self.seen or event.delivery_id in self.pending:
             self.metrics.delivery(name, "duplicate")
             return web.json_response({"status": "duplicate"}, status=200)
         if not ROUTER.fetch(event):
@@ -219,7 +222,7 @@ class WebhookService:
             return self._refuse_busy(name)  # it filled while this body was read
         ticket = self.order.take(subject)
         replaced = self.queue.put_nowait(subject, Job(event, ticket, time.monotonic()))
-        self.seen[event.delivery_id] = True
+        self.pending.add(event.delivery_id)
         self.metrics.delivery(name, "accepted")
         if replaced is not None:
             self._supersede(replaced)
@@ -234,10 +237,11 @@ class WebhookService:
         processing the later one covers what the earlier one would have done. Had the earlier
         one stayed queued, it would have found itself superseded when its turn came
         (``LatestWins.is_current``) and posted nothing: replacing it here changes no outcome,
-        it only gives its place back. Its delivery id stays in ``seen``, so a redelivery of
-        it is a duplicate.
+        it only gives its place back. Its delivery id goes into ``seen``, so a redelivery
+        of it is a duplicate.
         """
         self.order.release(job.ticket)
+        self._finished(job.event.delivery_id, "superseded")
         self.metrics.delivery(event_label(job.event.event), "superseded")
         self.metrics.processed(time.monotonic() - job.received)
         log.debug(
@@ -257,7 +261,13 @@ class WebhookService:
                 self.queue.task_done()
 
     async def process(self, job: Job) -> None:
-        await self.processor.process(job.event, job.ticket, job.received)
+        outcome = await self.processor.process(job.event, job.ticket, job.received)
+        self._finished(job.event.delivery_id, outcome)
+
+    def _finished(self, delivery_id: str, outcome: str) -> None:
+        self.pending.discard(delivery_id)
+        if outcome not in FAILED_OUTCOMES:
+            self.seen[delivery_id] = True
 
     async def drain(self, _app: web.Application) -> None:
         """On shutdown: refuse new deliveries, let accepted ones finish within the bound."""

@@ -1,0 +1,118 @@
+"""What a failed delivery leaves behind: nothing that stops it, or its commit, coming again.
+
+A delivery id counts as seen once the delivery was processed, so GitHub's redelivery of a
+failed one is processed; a commit claimed for a check run that was never created is free
+for the next delivery about it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app_fixtures import Bot
+from fake_github import (
+    HEAD_SHA,
+    REPO,
+    UNSAFE_WORKFLOW,
+    FakeGitHub,
+    added_patch,
+    pull_request_payload,
+    webhook,
+)
+
+from bot.app.server import SERVICE
+
+WORKFLOW = ".github/workflows/ci.yml"
+
+
+def open_unsafe_pull(github: FakeGitHub) -> None:
+    github.add_file(REPO, HEAD_SHA, WORKFLOW, UNSAFE_WORKFLOW)
+    github.add_pull(
+        REPO, 2, [{"filename": WORKFLOW, "status": "added", "patch": added_patch(UNSAFE_WORKFLOW)}]
+    )
+
+
+def suite_for_pull(action: str) -> dict[str, Any]:
+    """A check_suite event about pull request 2's head commit."""
+    suite = webhook(f"check_suite.{action}.1")
+    suite["check_suite"]["head_sha"] = HEAD_SHA
+    suite["check_suite"]["pull_requests"] = [{"number": 2}]
+    return suite
+
+
+async def test_a_delivery_dropped_in_an_outage_is_processed_when_redelivered(
+    bot: Bot, github: FakeGitHub
+) -> None:
+    open_unsafe_pull(github)
+    github.fail("GET", r"/pulls/2/files", 502, times=5)  # every attempt
+    first = await bot.deliver("pull_request", pull_request_payload(), delivery_id="d-1")
+    await bot.settle()
+    assert first.status == 202 and github.reviews(REPO, 2) == []
+
+    again = await bot.deliver("pull_request", pull_request_payload(), delivery_id="d-1")
+    await bot.settle()
+
+    assert again.status == 202
+    assert len(github.reviews(REPO, 2)) == 1
+    outcomes = bot.app[SERVICE].metrics.deliveries
+    assert outcomes[("pull_request", "processed")] == 1
+
+
+async def test_a_redelivery_of_a_delivery_still_waiting_is_a_duplicate(
+    bot: Bot, github: FakeGitHub
+) -> None:
+    open_unsafe_pull(github)
+    arrived, release = github.hold(r"/pulls/2/files")
+    await bot.deliver("pull_request", pull_request_payload(), delivery_id="d-1")
+    await arrived.wait()
+
+    again = await bot.deliver("pull_request", pull_request_payload(), delivery_id="d-1")
+    release.set()
+    await bot.settle()
+
+    assert again.status == 200 and (await again.json())["status"] == "duplicate"
+    assert len(github.reviews(REPO, 2)) == 1
+
+
+async def test_a_delivery_processed_and_redelivered_is_a_duplicate(
+    bot: Bot, github: FakeGitHub
+) -> None:
+    open_unsafe_pull(github)
+    await bot.deliver("pull_request", pull_request_payload(), delivery_id="d-1")
+    await bot.settle()
+
+    again = await bot.deliver("pull_request", pull_request_payload(), delivery_id="d-1")
+
+    assert again.status == 200 and (await again.json())["status"] == "duplicate"
+
+
+async def test_a_check_run_that_could_not_be_created_leaves_the_commit_to_the_next_delivery(
+    bot: Bot, github: FakeGitHub
+) -> None:
+    open_unsafe_pull(github)
+    github.fail("POST", r"/check-runs$", 403, body={"message": "Resource not accessible"})
+    await bot.deliver("pull_request", pull_request_payload())
+    await bot.settle()
+    assert github.check_runs == {}
+
+    await bot.deliver("check_suite", suite_for_pull("requested"))
+    await bot.settle()
+
+    [run] = github.check_runs.values()
+    assert run.request["head_sha"] == HEAD_SHA and run.status == "completed"
+
+
+async def test_a_commit_whose_changes_could_not_be_listed_is_left_to_the_next_delivery(
+    bot: Bot, github: FakeGitHub
+) -> None:
+    open_unsafe_pull(github)
+    github.fail("GET", r"/pulls/2/files", 404, body={"message": "Not Found"})
+    await bot.deliver("check_suite", suite_for_pull("requested"))
+    await bot.settle()
+    assert github.check_runs == {}
+
+    await bot.deliver("pull_request", pull_request_payload("reopened"))
+    await bot.settle()
+
+    [run] = github.check_runs.values()
+    assert run.status == "completed"
