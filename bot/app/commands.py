@@ -12,6 +12,10 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.app.config import AppConfig
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -23,6 +27,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "GITHUB_WEBHOOK_SECRET, GITHUB_API_URL, HOST, PORT, LOG_LEVEL (see docs/app.md).",
     )
     serve.set_defaults(func=run_serve)
+
+    worker = subparsers.add_parser(
+        "worker",
+        help="process the deliveries that web processes queued in Redis",
+        description="Process deliveries queued in Redis by `wheelwatch serve` processes. "
+        "Needs WHEELWATCH_REDIS_URL and the App's settings (see docs/app.md).",
+    )
+    worker.set_defaults(func=run_worker)
 
     replay = subparsers.add_parser(
         "replay",
@@ -45,25 +57,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def run_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    from bot.app.config import AppConfig, ConfigurationError
-    from bot.app.log_limits import RepeatedLines
     from bot.app.server import create_app
+    from bot.app.server_redis import create_redis_app
 
-    try:
-        config = AppConfig.from_env(os.environ)
-    except ConfigurationError as exc:
-        print(f"wheelwatch serve: configuration error: {exc}", file=sys.stderr)
+    config = _configure("serve")
+    if config is None:
         return 2
-    logging.basicConfig(
-        level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(RepeatedLines())
     log = logging.getLogger("bot.app")
-    log.info("starting with %r", config)
+    log.info("starting with %r (%s)", config, "Redis" if config.redis_url else "embedded")
     # run_app stops listening on SIGTERM/SIGINT, then on_shutdown drains the queue.
     web.run_app(
-        create_app(config),
+        create_redis_app(config) if config.redis_url else create_app(config),
         host=config.host,
         port=config.port,
         shutdown_timeout=config.drain_seconds + 5,
@@ -73,6 +77,47 @@ def run_serve(args: argparse.Namespace) -> int:
         # run_app announces the address once the socket listens; tests wait for that line.
         print=lambda message: log.info("%s", message.strip().strip("=").strip()),
     )
+    return 0
+
+
+def _configure(command: str) -> AppConfig | None:
+    from bot.app.config import AppConfig, ConfigurationError
+    from bot.app.log_limits import RepeatedLines
+
+    try:
+        config = AppConfig.from_env(os.environ)
+    except ConfigurationError as exc:
+        print(f"wheelwatch {command}: configuration error: {exc}", file=sys.stderr)
+        return None
+    logging.basicConfig(
+        level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RepeatedLines())
+    return config
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    from bot.app.worker import build_worker
+
+    config = _configure("worker")
+    if config is None:
+        return 2
+    if config.redis_url is None:
+        print(
+            "wheelwatch worker: configuration error: WHEELWATCH_REDIS_URL is not set",
+            file=sys.stderr,
+        )
+        return 2
+    from redis.exceptions import RedisError
+
+    logging.getLogger("bot.app").info("worker starting with %r", config)
+    try:
+        build_worker(config).run()
+    except (RedisError, OSError) as exc:
+        # Not the URL: it may hold a password.
+        print(f"wheelwatch worker: cannot use WHEELWATCH_REDIS_URL: {exc!r}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -14,6 +14,8 @@ DEFAULT_MAX_BODY_BYTES = 25 * 1024 * 1024
 DEFAULT_SEEN_DELIVERIES = 50_000
 DEFAULT_COMMIT_CLAIMS = 10_000
 DEFAULT_ETAG_CACHE_BYTES = 8 * 1024 * 1024
+DEFAULT_LEASE_SECONDS = 30.0
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 class ConfigurationError(ValueError):
@@ -43,6 +45,12 @@ class AppConfig:
     # GitHub GET responses kept for conditional requests (ETags), all installations
     # together, bounded by the estimated size of the decoded responses; 0 keeps none.
     etag_cache_bytes: int = DEFAULT_ETAG_CACHE_BYTES
+    # Set: deliveries wait in Redis for ``wheelwatch worker`` processes (bot/app/queue_redis.py);
+    # unset: one process queues and processes them in memory. Its password stays out of repr().
+    redis_url: str | None = field(default=None, repr=False)
+    # How long a worker's claim on a job (and on its subject's turn) lasts unless renewed: a
+    # killed worker's job is taken up by another this long after its last renewal.
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> AppConfig:
@@ -73,6 +81,12 @@ class AppConfig:
             ),
             etag_cache_bytes=_integer(
                 env, "WHEELWATCH_ETAG_CACHE_BYTES", DEFAULT_ETAG_CACHE_BYTES, low=0, high=2**34
+            ),
+            redis_url=_redis_url(env.get("WHEELWATCH_REDIS_URL", "").strip()),
+            lease_seconds=float(
+                _integer(
+                    env, "WHEELWATCH_LEASE_SECONDS", int(DEFAULT_LEASE_SECONDS), low=1, high=600
+                )
             ),
         )
 
@@ -111,6 +125,17 @@ def _url(value: str) -> str:
     if not value.startswith(("https://", "http://")):
         raise ConfigurationError("GITHUB_API_URL must be an http(s) URL")
     return value.rstrip("/")
+
+
+def _redis_url(value: str) -> str | None:
+    if not value:
+        return None
+    if not value.startswith(REDIS_SCHEMES):
+        # The URL may hold a password: name the variable, not the value.
+        raise ConfigurationError(
+            "WHEELWATCH_REDIS_URL must start with redis://, rediss:// or unix://"
+        )
+    return value
 
 
 def _integer(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:

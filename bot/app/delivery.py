@@ -161,6 +161,12 @@ async def released_on_failure(claims: Claims, repository: str, sha: str) -> Asyn
         raise
 
 
+class ClaimStore(Protocol):
+    """Hands each delivery its view of the claims (in Redis, a claim has an owner)."""
+
+    def for_delivery(self, delivery_id: str) -> Claims: ...
+
+
 class CommitClaims:
     """Remembers (bounded, for an hour) which commits already have a check run from us."""
 
@@ -168,6 +174,10 @@ class CommitClaims:
         self._claimed: TTLCache[tuple[str, str], bool] = TTLCache(
             maxsize, ttl, timer=time.monotonic
         )
+
+    def for_delivery(self, delivery_id: str) -> Claims:
+        # One process never runs a delivery twice, so no claim needs an owner.
+        return self
 
     async def claim(self, repository: str, sha: str, *, force: bool = False) -> bool:
         """True if the caller should create the check run for this commit."""

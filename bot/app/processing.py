@@ -16,7 +16,7 @@ from gidgethub import routing, sansio
 
 from bot.app import lifecycle, pull_request, push, rerun
 from bot.app.config import AppConfig
-from bot.app.delivery import Claims, DeliveryContext, SubjectOrder, Ticket
+from bot.app.delivery import ClaimStore, DeliveryContext, SubjectOrder, Ticket
 from bot.app.github import GitHubApp, GitHubUnavailable
 from bot.app.metrics import Metrics
 
@@ -42,7 +42,7 @@ class Processor:
     """Runs deliveries through the router, one at a time per subject, latest wins."""
 
     def __init__(
-        self, config: AppConfig, metrics: Metrics, order: SubjectOrder, commits: Claims
+        self, config: AppConfig, metrics: Metrics, order: SubjectOrder, commits: ClaimStore
     ) -> None:
         self.config = config
         self.metrics = metrics
@@ -86,7 +86,7 @@ class Processor:
             delivery_id=event.delivery_id,
             ticket=ticket,
             order=self.order,
-            commits=self.commits,
+            commits=self.commits.for_delivery(event.delivery_id),
             metrics=self.metrics,
             app_id=self.config.app_id,
         )

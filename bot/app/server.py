@@ -58,6 +58,13 @@ class Refused(Exception):
         self.reason = reason
 
 
+def verify_signature(headers: Mapping[str, str], body: bytes, secret: bytes) -> bool:
+    """``X-Hub-Signature-256`` over the raw body, compared in constant time (SHA-1 refused)."""
+    signature = headers.get("X-Hub-Signature-256", "")
+    expected = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(signature.encode("utf-8", "surrogateescape"), expected.encode())
+
+
 def parse_delivery(headers: Mapping[str, str], body: bytes, secret: bytes) -> sansio.Event:
     """Verify ``X-Hub-Signature-256`` over the raw body, then decode it; raises Refused.
 
@@ -65,10 +72,13 @@ def parse_delivery(headers: Mapping[str, str], body: bytes, secret: bytes) -> sa
     SHA-1 signatures (``X-Hub-Signature``) are not accepted, and the content type is read
     without building an ``email.message`` (a third of the cost of a 28 kB delivery).
     """
-    signature = headers.get("X-Hub-Signature-256", "")
-    expected = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(signature.encode("utf-8", "surrogateescape"), expected.encode()):
+    if not verify_signature(headers, body, secret):
         raise Refused(401, "invalid signature")
+    return decode_delivery(headers, body)
+
+
+def decode_delivery(headers: Mapping[str, str], body: bytes) -> sansio.Event:
+    """The event in a body whose signature was verified; raises Refused."""
     media_type = headers.get("Content-Type", "").partition(";")[0].strip().lower()
     try:
         if media_type == "application/json":

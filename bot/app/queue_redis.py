@@ -1,0 +1,262 @@
+"""Deliveries, their order and commit claims in Redis, shared by every web and worker process.
+
+With ``WHEELWATCH_REDIS_URL`` set, ``wheelwatch serve`` only verifies a delivery and hands
+its raw body to :class:`RedisIntake`, which de-duplicates the delivery id and enqueues an
+arq job in one Lua script (one round trip per acknowledgement); ``wheelwatch worker``
+processes (``bot.app.worker``) run the jobs. What the embedded server keeps in memory lives
+here under ``wheelwatch:`` keys, each with a time to live:
+
+* ``wheelwatch:delivery:<id>``: the delivery was accepted; its value is the delivery's place
+  in the global arrival order (``INCR wheelwatch:arrivals``). A redelivery finds it and is a
+  duplicate. It is deleted when processing gave up (GitHub errors), so that a redelivery is
+  processed again, as the embedded server forgets a delivery that was not processed.
+* ``wheelwatch:latest:<subject>``: the highest arrival number taken by a worker for a subject
+  (a pull request, a commit). :class:`RedisOrder` lets a delivery post only while it is the
+  latest, and runs one delivery per subject at a time under a leased lock.
+* ``wheelwatch:claim:<repo>@<sha>``: the delivery that owns the commit's check run
+  (:class:`RedisClaims`). A retry of that same delivery (its worker was killed) keeps it.
+
+The arq keys (``arq:queue``, ``arq:job:<id>``, ``arq:in-progress:<id>``) are arq's own; the
+intake writes a job exactly as ``ArqRedis.enqueue_job`` would, with the delivery id as job id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from arq.connections import ArqRedis
+from arq.constants import default_queue_name, in_progress_key_prefix, job_key_prefix
+from arq.jobs import serialize_job
+from redis.exceptions import RedisError
+
+from bot.app.delivery import Claims, Ticket
+
+log = logging.getLogger(__name__)
+
+PREFIX = "wheelwatch:"
+ARRIVALS = PREFIX + "arrivals"
+# GitHub redelivers (by hand or through the API) for a few days at most; a day is the
+# embedded server's memory too.
+DELIVERY_TTL = 24 * 3600
+LATEST_TTL = 24 * 3600
+CLAIM_TTL = 3600
+# The name of the arq function that processes a delivery (bot.app.worker registers it).
+JOB_FUNCTION = "process_delivery"
+# An enqueued job is dropped by arq if no worker starts it within this (arq's default).
+JOB_EXPIRES_MS = 86_400_000
+
+_ACCEPT = """
+-- KEYS: delivery key, arrivals counter, arq job key, arq queue
+-- ARGV: delivery ttl (s), job payload, job ttl (ms), queue score, job id, queue bound
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if redis.call('ZCARD', KEYS[4]) >= tonumber(ARGV[6]) then return -1 end
+local arrival = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], arrival, 'EX', ARGV[1])
+redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[3])
+redis.call('ZADD', KEYS[4], ARGV[4], ARGV[5])
+return arrival
+"""
+
+_TAKE_LATEST = """
+local latest = tonumber(redis.call('GET', KEYS[1]) or '0')
+local arrival = tonumber(ARGV[1])
+if arrival > latest then
+  redis.call('SET', KEYS[1], arrival, 'EX', ARGV[2])
+  return arrival
+end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return latest
+"""
+
+_CLAIM = """
+local owner = redis.call('GET', KEYS[1])
+if owner == false or owner == ARGV[1] or ARGV[3] == '1' then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+  return 1
+end
+return 0
+"""
+
+# Renew or release a lock only while it still holds our token.
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def delivery_key(delivery_id: str) -> str:
+    return f"{PREFIX}delivery:{delivery_id}"
+
+
+class RedisIntake:
+    """The web process's side: accept a verified delivery into Redis, or say why not."""
+
+    def __init__(self, redis: ArqRedis, *, queue_size: int) -> None:
+        self.redis = redis
+        self.queue_size = queue_size
+        self._accept = redis.register_script(_ACCEPT)
+
+    async def accept(self, *, event: str, delivery_id: str, content_type: str, body: bytes) -> int:
+        """The delivery's arrival number; 0 for a duplicate, -1 when the queue is full."""
+        now_ms = int(time.time() * 1000)
+        payload = serialize_job(
+            JOB_FUNCTION, (event, delivery_id, content_type, body), {}, None, now_ms
+        )
+        keys = [delivery_key(delivery_id), ARRIVALS, job_key_prefix + delivery_id]
+        result = await self._accept(
+            keys=[*keys, default_queue_name],
+            args=[DELIVERY_TTL, payload, JOB_EXPIRES_MS, now_ms, delivery_id, self.queue_size],
+        )
+        return int(result)
+
+    async def queued(self) -> int:
+        return int(await self.redis.zcard(default_queue_name))
+
+    async def oldest_age(self) -> float:
+        """Seconds the oldest queued job has waited (0 when none waits)."""
+        oldest = await self.redis.zrange(default_queue_name, 0, 0, withscores=True)
+        if not oldest:
+            return 0.0
+        return max(0.0, time.time() - float(oldest[0][1]) / 1000)
+
+
+class RedisOrder:
+    """Latest wins per subject, and one delivery per subject at a time, across processes.
+
+    Arrival numbers come from the intake (the order GitHub's deliveries were accepted in, by
+    any web process); a worker registers the one it takes for the delivery's subject, and the
+    subject's latest is the highest registered. A delivery is current while no later one has
+    been taken by any worker.
+    """
+
+    def __init__(self, redis: ArqRedis, *, lease_seconds: float) -> None:
+        self.redis = redis
+        self.lease_seconds = lease_seconds
+        self._take_latest = redis.register_script(_TAKE_LATEST)
+        self._renew = redis.register_script(_RENEW)
+        self._release = redis.register_script(_RELEASE)
+
+    async def arrival(self, delivery_id: str) -> int:
+        """The arrival number the intake gave the delivery (a new one if it was forgotten)."""
+        value = await self.redis.get(delivery_key(delivery_id))
+        if value is None:
+            return int(await self.redis.incr(ARRIVALS))
+        return int(value)
+
+    async def take(self, subject: str, arrival: int) -> Ticket:
+        await self._take_latest(keys=[PREFIX + "latest:" + subject], args=[arrival, LATEST_TTL])
+        return Ticket(subject, arrival)
+
+    async def is_current(self, ticket: Ticket) -> bool:
+        latest = await self.redis.get(PREFIX + "latest:" + ticket.subject)
+        return latest is not None and int(latest) == ticket.number
+
+    @asynccontextmanager
+    async def turn(self, ticket: Ticket) -> AsyncIterator[None]:
+        """Hold the subject's lock (leased, renewed while held) for the body.
+
+        A delivery that is superseded while it waits stops waiting: the body runs without the
+        lock and finds it is not current, so it posts nothing.
+        """
+        key, token = PREFIX + "turn:" + ticket.subject, secrets.token_hex(8)
+        lease_ms = int(self.lease_seconds * 1000)
+        wait = 0.01
+        while not await self.redis.set(key, token, nx=True, px=lease_ms):
+            if not await self.is_current(ticket):
+                yield
+                return
+            await asyncio.sleep(wait)  # another process holds the subject: poll, backing off
+            wait = min(wait * 2, 0.5)
+        renewal = asyncio.create_task(self._keep(key, token, lease_ms))
+        try:
+            yield
+        finally:
+            renewal.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewal
+            await self._release(keys=[key], args=[token])
+
+    async def _keep(self, key: str, token: str, lease_ms: int) -> None:
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            try:
+                await self._renew(keys=[key], args=[token, lease_ms])
+            except RedisError as exc:  # a blip: the next renewal may still be in time
+                log.warning("subject lock renewal failed: %r", exc)
+
+
+class RedisClaims:
+    """The commits that have our check run, across processes, each owned by one delivery."""
+
+    def __init__(self, redis: ArqRedis) -> None:
+        self.redis = redis
+        self._claim = redis.register_script(_CLAIM)
+
+    def for_delivery(self, delivery_id: str) -> Claims:
+        return _DeliveryClaims(self, delivery_id)
+
+    async def claim(self, owner: str, repository: str, sha: str, *, force: bool) -> bool:
+        key = f"{PREFIX}claim:{repository}@{sha}"
+        return bool(await self._claim(keys=[key], args=[owner, CLAIM_TTL, "1" if force else "0"]))
+
+
+class _DeliveryClaims:
+    def __init__(self, store: RedisClaims, delivery_id: str) -> None:
+        self._store = store
+        self._delivery_id = delivery_id
+
+    async def claim(self, repository: str, sha: str, *, force: bool = False) -> bool:
+        """True if this delivery should create the check run (a retry of it keeps its claim)."""
+        return await self._store.claim(self._delivery_id, repository, sha, force=force)
+
+
+class JobLease:
+    """Keeps arq's in-progress key of a running job to a short lease, renewed while it runs.
+
+    arq sets that key for the job's whole timeout; a worker killed mid-job would leave its
+    job untouched that long. Cut to ``lease_seconds`` and renewed every third of it, the job
+    is free for another worker within a lease of the kill.
+    """
+
+    def __init__(self, redis: ArqRedis, job_id: str, lease_seconds: float) -> None:
+        self._redis = redis
+        self._key = in_progress_key_prefix + job_id
+        self._lease_ms = int(lease_seconds * 1000)
+        self._task: asyncio.Task[Any] | None = None
+
+    async def __aenter__(self) -> JobLease:
+        await self._redis.pexpire(self._key, self._lease_ms)
+        self._task = asyncio.create_task(self._keep())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _keep(self) -> None:
+        while True:
+            await asyncio.sleep(self._lease_ms / 3000)
+            try:
+                await self._redis.pexpire(self._key, self._lease_ms)
+            except RedisError as exc:  # a blip: the next renewal may still be in time
+                log.warning("job lease renewal failed: %r", exc)
+
+
+async def forget(redis: ArqRedis, delivery_id: str) -> None:
+    """A delivery that was not processed: a redelivery of it will be accepted again."""
+    await redis.delete(delivery_key(delivery_id))

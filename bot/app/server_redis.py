@@ -1,0 +1,136 @@
+"""The webhook server when deliveries wait in Redis: verify, de-duplicate, enqueue, answer.
+
+``wheelwatch serve`` with ``WHEELWATCH_REDIS_URL`` set runs this application instead of the
+embedded one (``bot.app.server``). It does not parse the body: it checks the signature and
+the headers, and :class:`~bot.app.queue_redis.RedisIntake` records the delivery id and
+enqueues the raw body in one round trip. ``wheelwatch worker`` processes decode and process
+it, so a body that is signed but not JSON is logged and counted ``malformed`` by a worker,
+where the embedded server answers 400. Any number of these processes can run behind one
+router: a redelivery that reaches another process is still a duplicate.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from arq.connections import ArqRedis, RedisSettings, create_pool
+from redis.exceptions import RedisError
+
+from bot.app.config import AppConfig
+from bot.app.metrics import Metrics
+from bot.app.processing import KNOWN_EVENTS, event_label
+from bot.app.queue_redis import RedisIntake
+from bot.app.server import MAX_HEADER_CHARS, verify_signature
+
+log = logging.getLogger(__name__)
+
+MEDIA_TYPES = frozenset({"application/json", "application/x-www-form-urlencoded"})
+
+
+async def connect(url: str) -> ArqRedis:
+    """A connection pool to Redis; raises if it cannot be reached (arq retries a few times)."""
+    return await create_pool(RedisSettings.from_dsn(url))
+
+
+class RedisWebhook:
+    """The web process's whole job: what it refuses, and what it hands to Redis."""
+
+    def __init__(self, config: AppConfig, metrics: Metrics) -> None:
+        self.config = config
+        self.metrics = metrics
+        self.intake: RedisIntake | None = None
+        self.accepting = True
+        self._secret = config.webhook_secret.encode()
+
+    def _answer(self, status: int, reason: str, event: str, outcome: str) -> web.Response:
+        self.metrics.delivery(event, outcome)
+        key = "error" if status >= 400 else "status"
+        return web.json_response({key: reason}, status=status)
+
+    async def handle_webhook(self, request: web.Request) -> web.Response:
+        if not self.accepting or self.intake is None:
+            return self._answer(503, "shutting down", "unknown", "refused_503")
+        if (request.content_length or 0) > self.config.max_body_bytes:
+            return self._answer(413, "body too large", "unknown", "refused_413")
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return self._answer(413, "body too large", "unknown", "refused_413")
+        headers = request.headers
+        if not verify_signature(headers, body, self._secret):
+            # Never say more to an unsigned caller, and do no work for it.
+            return self._answer(401, "invalid signature", "unknown", "refused_401")
+        event = headers.get("X-GitHub-Event", "")
+        delivery_id = headers.get("X-GitHub-Delivery", "")
+        media_type = headers.get("Content-Type", "").partition(";")[0].strip().lower()
+        name = event_label(event)
+        if (
+            not event
+            or not delivery_id
+            or len(event) > MAX_HEADER_CHARS
+            or len(delivery_id) > MAX_HEADER_CHARS
+            or media_type not in MEDIA_TYPES
+        ):
+            return self._answer(400, "malformed delivery", name, "refused_400")
+        if event not in KNOWN_EVENTS:
+            return self._answer(200, "ignored", name, "ignored")
+        try:
+            arrival = await self.intake.accept(
+                event=event, delivery_id=delivery_id, content_type=media_type, body=body
+            )
+        except (RedisError, OSError) as exc:
+            log.error("delivery %s: Redis unavailable (%r); answered 503", delivery_id, exc)
+            return self._answer(503, "busy, redeliver later", name, "refused_503")
+        if arrival == 0:
+            return self._answer(200, "duplicate", name, "duplicate")
+        if arrival < 0:
+            return self._answer(503, "busy, redeliver later", name, "refused_503")
+        return self._answer(202, "accepted", name, "accepted")
+
+
+REDIS_WEBHOOK = web.AppKey("wheelwatch_redis_webhook", RedisWebhook)
+
+
+def create_redis_app(config: AppConfig) -> web.Application:
+    """The web process of the Redis mode; nothing starts until it is run."""
+    if config.redis_url is None:
+        raise ValueError("the Redis mode needs a redis_url")
+    redis_url = config.redis_url
+    app = web.Application(client_max_size=config.max_body_bytes)
+    metrics = Metrics()
+    service = RedisWebhook(config, metrics)
+    app[REDIS_WEBHOOK] = service
+
+    async def redis_pool(app: web.Application) -> AsyncIterator[None]:
+        redis = await connect(redis_url)
+        service.intake = RedisIntake(redis, queue_size=config.queue_size)
+        yield
+        service.intake = None
+        await redis.aclose()
+
+    async def stop_accepting(_app: web.Application) -> None:
+        # Accepted deliveries are in Redis already: nothing to drain in this process.
+        service.accepting = False
+
+    app.cleanup_ctx.append(redis_pool)
+    app.on_shutdown.append(stop_accepting)
+
+    async def healthz(_request: web.Request) -> web.Response:
+        if not service.accepting or service.intake is None:
+            return web.json_response({"status": "draining"}, status=503)
+        try:
+            queued = await service.intake.queued()
+        except (RedisError, OSError):
+            return web.json_response({"status": "redis unavailable"}, status=503)
+        return web.json_response({"status": "ok", "queue": queued})
+
+    async def metrics_text(_request: web.Request) -> web.Response:
+        return web.Response(text=metrics.render(), content_type="text/plain")
+
+    app.router.add_post("/webhook", service.handle_webhook)
+    app.router.add_post("/", service.handle_webhook)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_text)
+    return app

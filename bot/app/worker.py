@@ -1,0 +1,138 @@
+"""``wheelwatch worker``: processes the deliveries that web processes put in Redis.
+
+An arq worker runs up to ``WHEELWATCH_WORKERS`` jobs at once, each one delivery. A job keeps
+arq's in-progress key to a short lease (:class:`~bot.app.queue_redis.JobLease`), so a worker
+that is killed mid-job loses nothing: once the lease lapses, another worker takes the job up
+again (arq counts the try), and what the first run posted is found by the same means that
+make a redelivery safe (the hidden markers of review comments, the commit claim that the
+retried delivery still owns). On SIGTERM a worker stops taking jobs and gives running ones
+``WHEELWATCH_DRAIN_SECONDS`` to finish; the ones it then cancels go back to the queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from arq.connections import ArqRedis, RedisSettings
+from arq.worker import Worker, func
+
+from bot.app.config import AppConfig
+from bot.app.metrics import Metrics
+from bot.app.processing import ROUTER, Processor
+from bot.app.queue_redis import (
+    JOB_FUNCTION,
+    JobLease,
+    RedisClaims,
+    RedisOrder,
+    forget,
+)
+from bot.app.server import GitHubFactory, Refused, decode_delivery, default_github, subject_of
+
+log = logging.getLogger(__name__)
+
+# The outcomes after which a redelivery should be processed again (nothing was done).
+DROPPED = frozenset({"github_error", "github_unavailable", "error"})
+# arq cancels a job after this; it is a backstop, far above what the GitHub client's retries
+# and rate-limit waits (at most 2 minutes each) can take. The lease, not this, decides how
+# soon a killed worker's job is retried.
+JOB_TIMEOUT = 900
+# How often an idle worker asks Redis for jobs: arq's 0.5 s default leaves a free slot idle
+# for 0.25 s on average, longer than a typical delivery's GitHub calls.
+POLL_SECONDS = 0.05
+# Tries of one delivery: crashes, kills and SIGTERM cancellations each count one.
+MAX_TRIES = 5
+
+
+@dataclass
+class WorkerState:
+    config: AppConfig
+    redis: ArqRedis
+    order: RedisOrder
+    processor: Processor
+    metrics: Metrics
+
+
+async def process_delivery(
+    ctx: dict[str, Any], event_name: str, delivery_id: str, content_type: str, body: bytes
+) -> str:
+    """One job: decode the delivery, take its place in its subject's order, process it."""
+    state: WorkerState = ctx["wheelwatch"]
+    waited = max(0.0, time.time() - ctx["enqueue_time"].timestamp())
+    received = time.monotonic() - waited
+    if ctx.get("job_try", 1) > 1:
+        log.info(
+            "delivery %s: try %d (an earlier try was interrupted)", delivery_id, ctx["job_try"]
+        )
+    async with JobLease(state.redis, ctx["job_id"], state.config.lease_seconds):
+        headers = {
+            "Content-Type": content_type,
+            "X-GitHub-Event": event_name,
+            "X-GitHub-Delivery": delivery_id,
+        }
+        try:
+            event = decode_delivery(headers, body)
+            if not isinstance(event.data, dict) or not isinstance(
+                event.data.get("action", ""), str
+            ):
+                raise Refused(400, "malformed delivery")
+        except Refused as refused:
+            log.warning("delivery %s: %s; skipped", delivery_id, refused.reason)
+            state.metrics.delivery(event_name, "malformed")
+            return "malformed"
+        if not ROUTER.fetch(event):
+            state.metrics.delivery(event_name, "ignored")
+            return "ignored"
+        arrival = await state.order.arrival(delivery_id)
+        ticket = await state.order.take(subject_of(event), arrival)
+        outcome = await state.processor.process(event, ticket, received)
+        if outcome in DROPPED:
+            await forget(state.redis, delivery_id)
+        return outcome
+
+
+def build_worker(
+    config: AppConfig,
+    *,
+    github_factory: GitHubFactory = default_github,
+    burst: bool = False,
+    handle_signals: bool = True,
+    order_type: type[RedisOrder] = RedisOrder,
+) -> Worker:
+    """An arq worker for the deliveries in ``config.redis_url``; ``run()`` it, or await
+    ``main()`` (``burst``: until the queue is empty)."""
+    if config.redis_url is None:
+        raise ValueError("a worker needs a redis_url")
+    metrics = Metrics()
+
+    async def startup(ctx: dict[str, Any]) -> None:
+        redis: ArqRedis = ctx["redis"]
+        session = aiohttp.ClientSession()
+        order = order_type(redis, lease_seconds=config.lease_seconds)
+        processor = Processor(config, metrics, order, RedisClaims(redis))
+        processor.github = github_factory(session, config, metrics)
+        ctx["session"] = session
+        ctx["wheelwatch"] = WorkerState(config, redis, order, processor, metrics)
+
+    async def shutdown(ctx: dict[str, Any]) -> None:
+        session: aiohttp.ClientSession | None = ctx.get("session")
+        if session is not None:
+            await session.close()
+
+    return Worker(
+        functions=[func(process_delivery, name=JOB_FUNCTION, max_tries=MAX_TRIES)],
+        redis_settings=RedisSettings.from_dsn(config.redis_url),
+        on_startup=startup,
+        on_shutdown=shutdown,
+        max_jobs=config.workers,
+        job_timeout=JOB_TIMEOUT,
+        keep_result=0,
+        poll_delay=POLL_SECONDS,
+        burst=burst,
+        handle_signals=handle_signals,
+        job_completion_wait=int(config.drain_seconds),
+        ctx={"metrics": metrics},
+    )

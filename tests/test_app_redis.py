@@ -1,0 +1,331 @@
+"""The Redis mode: web processes verify and enqueue, worker processes process, across processes
+nothing is processed or posted twice. Against a real redis-server (``redis_fixtures``)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import aiohttp
+import pytest
+import redis.asyncio
+from aiohttp.test_utils import TestClient
+from fake_github import (
+    HEAD_SHA,
+    REPO,
+    SECRET,
+    UNSAFE_WORKFLOW,
+    FakeGitHub,
+    added_patch,
+    pull_request_payload,
+)
+from test_app_push import AFTER, push_payload
+
+from bot.app.config import AppConfig
+from bot.app.delivery import Ticket
+from bot.app.github import GitHubApp, RetryPolicy
+from bot.app.metrics import Metrics
+from bot.app.queue_redis import RedisClaims, RedisOrder, delivery_key
+from bot.app.replay import webhook_headers
+from bot.app.server_redis import REDIS_WEBHOOK, create_redis_app
+from bot.app.worker import build_worker
+
+WORKFLOW = ".github/workflows/ci.yml"
+CREATE_REVIEW = "POST /repos/{owner}/{repo}/pulls/{pull_number}/reviews"
+CREATE_CHECK = "POST /repos/{owner}/{repo}/check-runs"
+FILES = "GET /repos/{owner}/{repo}/pulls/{pull_number}/files"
+
+
+def open_pull(github: FakeGitHub, sha: str = HEAD_SHA) -> None:
+    github.add_file(REPO, sha, WORKFLOW, UNSAFE_WORKFLOW)
+    patch = added_patch(UNSAFE_WORKFLOW)
+    github.add_pull(REPO, 2, [{"filename": WORKFLOW, "status": "added", "patch": patch}])
+
+
+def github_factory(
+    session: aiohttp.ClientSession, config: AppConfig, metrics: Metrics
+) -> GitHubApp:
+    async def no_wait(_seconds: float) -> None:
+        pass
+
+    return GitHubApp(
+        session,
+        app_id=config.app_id,
+        private_key=config.private_key,
+        api_url=config.api_url,
+        metrics=metrics,
+        sleep=no_wait,
+        policy=RetryPolicy(timeout=0.5),
+    )
+
+
+@dataclass
+class Cluster:
+    """Two web processes on one Redis, and workers started on demand (in this event loop)."""
+
+    config: AppConfig
+    webs: list[TestClient]
+    sent: int = 0
+    worker_metrics: list[Metrics] = field(default_factory=list)
+
+    async def deliver(
+        self,
+        event: str,
+        payload: dict[str, Any] | bytes,
+        *,
+        web: int = 0,
+        delivery_id: str | None = None,
+        secret: str = SECRET,
+    ) -> aiohttp.ClientResponse:
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        self.sent += 1
+        headers = webhook_headers(
+            body, event=event, secret=secret, delivery_id=delivery_id or f"delivery-{self.sent}"
+        )
+        return await self.webs[web].post("/webhook", data=body, headers=headers)
+
+    async def work(self, *, workers: int = 2, order_type: type[RedisOrder] = RedisOrder) -> None:
+        """Run one worker process's arq worker until the queue is empty."""
+        config = AppConfig(**{**self.config.__dict__, "workers": workers})
+        worker = build_worker(
+            config,
+            github_factory=github_factory,
+            burst=True,
+            handle_signals=False,
+            order_type=order_type,
+        )
+        try:
+            await worker.main()
+        finally:
+            self.worker_metrics.append(worker.ctx["metrics"])
+            await worker.close()
+
+    def outcomes(self) -> dict[tuple[str, str], int]:
+        total: dict[tuple[str, str], int] = {}
+        for metrics in self.worker_metrics:
+            for key, count in metrics.deliveries.items():
+                total[key] = total.get(key, 0) + count
+        return total
+
+
+@pytest.fixture
+async def cluster(
+    aiohttp_client: Callable[..., Any], app_config: AppConfig, redis_url: str
+) -> AsyncIterator[Cluster]:
+    config = AppConfig(**{**app_config.__dict__, "redis_url": redis_url, "lease_seconds": 3.0})
+    webs = [await aiohttp_client(create_redis_app(config)) for _ in range(2)]
+    yield Cluster(config, webs)
+
+
+@pytest.fixture
+async def store(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
+    client = redis.asyncio.Redis(unix_socket_path=redis_url.removeprefix("unix://"))
+    yield client
+    await client.aclose()
+
+
+async def test_web_process_acknowledges_and_a_worker_posts_the_review(
+    cluster: Cluster, github: FakeGitHub
+) -> None:
+    open_pull(github)
+
+    response = await cluster.deliver("pull_request", pull_request_payload())
+    before_work = len(github.calls)
+    await cluster.work()
+
+    assert response.status == 202
+    assert before_work == 0
+    assert len(github.reviews(REPO, 2)) == 1
+    [run] = github.check_runs.values()
+    assert run.status == "completed"
+
+
+async def test_redelivery_to_another_web_process_is_a_duplicate(
+    cluster: Cluster, github: FakeGitHub
+) -> None:
+    open_pull(github)
+
+    first = await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1", web=0)
+    again = await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1", web=1)
+    await cluster.work()
+
+    assert (first.status, again.status) == (202, 200)
+    assert await again.json() == {"status": "duplicate"}
+    assert github.count()[FILES] == 1
+
+
+async def test_bad_signature_is_refused_and_nothing_is_queued(
+    cluster: Cluster, store: redis.asyncio.Redis
+) -> None:
+    response = await cluster.deliver("pull_request", pull_request_payload(), secret="wrong")
+
+    assert response.status == 401
+    assert await store.zcard("arq:queue") == 0
+
+
+async def test_full_queue_answers_503_and_keeps_no_trace_of_the_delivery(
+    aiohttp_client: Callable[..., Any], cluster: Cluster, store: redis.asyncio.Redis
+) -> None:
+    config = AppConfig(**{**cluster.config.__dict__, "queue_size": 1})
+    cluster.webs[0] = await aiohttp_client(create_redis_app(config))
+
+    accepted = await cluster.deliver("pull_request", pull_request_payload(), delivery_id="a")
+    refused = await cluster.deliver("pull_request", pull_request_payload(), delivery_id="b")
+
+    assert (accepted.status, refused.status) == (202, 503)
+    assert await store.exists(delivery_key("b")) == 0
+
+
+async def test_event_the_app_does_not_handle_is_not_queued(
+    cluster: Cluster, store: redis.asyncio.Redis
+) -> None:
+    response = await cluster.deliver("star", {"action": "created"})
+
+    assert response.status == 200
+    assert await store.zcard("arq:queue") == 0
+
+
+async def test_signed_body_that_is_not_json_is_skipped_by_the_worker(
+    cluster: Cluster, github: FakeGitHub
+) -> None:
+    response = await cluster.deliver("pull_request", b"not json")
+    await cluster.work()
+
+    assert response.status == 202
+    assert cluster.outcomes() == {("pull_request", "malformed"): 1}
+    assert github.calls == []
+
+
+async def test_delivery_dropped_after_github_errors_is_processed_again_on_redelivery(
+    cluster: Cluster, github: FakeGitHub
+) -> None:
+    open_pull(github)
+    github.fail("GET", r"/pulls/2/files", 404)
+
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+    await cluster.work()
+    again = await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1", web=1)
+    await cluster.work()
+
+    assert again.status == 202
+    assert len(github.reviews(REPO, 2)) == 1
+
+
+async def test_commit_claimed_by_one_worker_gets_no_second_check_run_from_another(
+    cluster: Cluster, github: FakeGitHub
+) -> None:
+    open_pull(github, sha=AFTER)  # the pull request's head is the pushed commit
+    github.add_file(REPO, AFTER, WORKFLOW, UNSAFE_WORKFLOW)
+
+    await cluster.deliver("pull_request", pull_request_payload("synchronize", head_sha=AFTER))
+    await cluster.deliver("push", push_payload(modified=[WORKFLOW]), web=1)
+    await asyncio.gather(cluster.work(), cluster.work())
+
+    assert github.count()[CREATE_CHECK] == 1
+    assert len(github.reviews(REPO, 2)) == 1
+
+
+class SignallingOrder(RedisOrder):
+    """Tells the test when a worker has taken a delivery's place in its subject's order."""
+
+    taken: ClassVar[dict[int, asyncio.Event]] = {}
+
+    async def take(self, subject: str, arrival: int) -> Ticket:
+        ticket = await super().take(subject, arrival)
+        self.taken.setdefault(arrival, asyncio.Event()).set()
+        return ticket
+
+
+async def test_later_delivery_taken_by_a_worker_stops_the_earlier_one_from_posting(
+    cluster: Cluster, github: FakeGitHub
+) -> None:
+    later_sha = "f" * 40
+    open_pull(github)
+    github.add_file(REPO, later_sha, WORKFLOW, UNSAFE_WORKFLOW)
+    SignallingOrder.taken = {2: asyncio.Event()}
+    arrived, release = github.hold(r"/pulls/2/files")
+
+    await cluster.deliver("pull_request", pull_request_payload())
+    await cluster.deliver("pull_request", pull_request_payload("synchronize", head_sha=later_sha))
+    work = asyncio.create_task(cluster.work(workers=2, order_type=SignallingOrder))
+    await arrived.wait()  # the earlier one is running
+    await SignallingOrder.taken[2].wait()  # the later one has been taken by a worker
+    release.set()
+    await work
+
+    [review] = github.reviews(REPO, 2)
+    assert review["commit_id"] == later_sha
+    # Whichever a worker started first, both end without error, and only the later posts.
+    outcomes = cluster.outcomes()
+    assert sum(outcomes.values()) == 2
+    assert set(outcomes) <= {("pull_request", "processed"), ("pull_request", "superseded")}
+
+
+async def test_order_makes_the_later_arrival_current(store: redis.asyncio.Redis) -> None:
+    order = RedisOrder(store, lease_seconds=3)  # type: ignore[arg-type]
+
+    earlier = await order.take("o/r#1", 7)
+    later = await order.take("o/r#1", 9)
+    taken_late = await order.take("o/r#1", 8)  # a worker took an older one after a newer one
+
+    assert [await order.is_current(t) for t in (earlier, later, taken_late)] == [
+        False,
+        True,
+        False,
+    ]
+
+
+async def test_superseded_delivery_stops_waiting_for_its_subjects_turn(
+    store: redis.asyncio.Redis,
+) -> None:
+    order = RedisOrder(store, lease_seconds=3)  # type: ignore[arg-type]
+    running = await order.take("o/r#1", 1)
+    waiting = await order.take("o/r#1", 2)
+
+    async with order.turn(running):
+        entered = asyncio.Event()
+
+        async def wait_turn() -> None:
+            async with order.turn(waiting):
+                entered.set()
+
+        waiter = asyncio.create_task(wait_turn())
+        await order.take("o/r#1", 3)  # a third arrives while the second waits
+        await asyncio.wait_for(waiter, 5)
+
+    assert entered.is_set()
+    assert not await order.is_current(waiting)
+
+
+async def test_retry_of_the_claiming_delivery_keeps_its_claim(store: redis.asyncio.Redis) -> None:
+    claims = RedisClaims(store)  # type: ignore[arg-type]
+
+    first = await claims.for_delivery("d1").claim(REPO, AFTER)
+    retried = await claims.for_delivery("d1").claim(REPO, AFTER)
+    other = await claims.for_delivery("d2").claim(REPO, AFTER)
+    forced = await claims.for_delivery("d3").claim(REPO, AFTER, force=True)
+
+    assert (first, retried, other, forced) == (True, True, False, True)
+
+
+async def test_healthz_reports_the_queue_in_redis(cluster: Cluster) -> None:
+    await cluster.deliver("pull_request", pull_request_payload())
+
+    response = await cluster.webs[1].get("/healthz")
+
+    assert response.status == 200
+    assert await response.json() == {"status": "ok", "queue": 1}
+
+
+async def test_shutdown_stops_accepting(cluster: Cluster) -> None:
+    app = cluster.webs[0].server.app
+    assert app is not None
+    await app.shutdown()
+
+    response = await cluster.deliver("pull_request", pull_request_payload())
+
+    assert response.status == 503
+    assert not app[REDIS_WEBHOOK].accepting

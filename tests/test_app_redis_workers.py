@@ -1,0 +1,95 @@
+"""Worker processes on one Redis: a worker SIGKILLed mid-job loses nothing, because another
+takes its job up once the job's short lease lapses; SIGTERM finishes the job in hand."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import aiohttp
+import pytest
+from fake_github import APP_ID, REPO, SECRET, FakeGitHub, pull_request_payload
+from test_app_redis import open_pull
+
+from bot.app.config import AppConfig
+from bot.app.replay import webhook_headers
+from bot.app.server_redis import create_redis_app
+
+# How long a job's lease lasts in these tests: a killed worker's job waits about this long.
+LEASE_SECONDS = 1
+
+
+@pytest.fixture
+async def web(
+    aiohttp_client: Callable[..., Any], app_config: AppConfig, redis_url: str
+) -> AsyncIterator[Any]:
+    config = AppConfig(**{**app_config.__dict__, "redis_url": redis_url})
+    yield await aiohttp_client(create_redis_app(config))
+
+
+def worker_env(github: FakeGitHub, rsa_keys: tuple[str, str], redis_url: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "GITHUB_APP_ID": APP_ID,
+        "GITHUB_PRIVATE_KEY": rsa_keys[0].replace("\n", "\\n"),
+        "GITHUB_WEBHOOK_SECRET": SECRET,
+        "GITHUB_API_URL": github.url,  # type: ignore[attr-defined]
+        "WHEELWATCH_REDIS_URL": redis_url,
+        "WHEELWATCH_LEASE_SECONDS": str(LEASE_SECONDS),
+        "WHEELWATCH_WORKERS": "2",
+        "LOG_LEVEL": "INFO",
+    }
+
+
+async def start_worker(env: dict[str, str]) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "worker", env=env, stderr=asyncio.subprocess.PIPE
+    )
+
+
+async def deliver(web: Any, delivery_id: str) -> None:
+    body = json.dumps(pull_request_payload()).encode()
+    headers = webhook_headers(body, event="pull_request", secret=SECRET, delivery_id=delivery_id)
+    response: aiohttp.ClientResponse = await web.post("/webhook", data=body, headers=headers)
+    assert response.status == 202
+
+
+async def stop(process: asyncio.subprocess.Process) -> str:
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)
+    assert process.stderr is not None
+    log = await asyncio.wait_for(process.stderr.read(), 30)
+    await asyncio.wait_for(process.wait(), 30)
+    return log.decode()
+
+
+async def test_job_of_a_killed_worker_is_finished_by_another(
+    web: Any, github: FakeGitHub, rsa_keys: tuple[str, str], redis_url: str
+) -> None:
+    open_pull(github)
+    first_arrived, first_release = github.hold(r"/pulls/2/files")
+    env = worker_env(github, rsa_keys, redis_url)
+    await deliver(web, "d1")
+
+    first = await start_worker(env)
+    await asyncio.wait_for(first_arrived.wait(), 30)
+    first.kill()
+    await first.wait()
+    completed, finish = github.hold(r"/check-runs/\d+$")  # the job's last call
+    first_release.set()
+    second = await start_worker(env)
+    await asyncio.wait_for(completed.wait(), 30)
+    finish.set()
+    log = await stop(second)
+
+    assert first.returncode == -signal.SIGKILL
+    assert "delivery d1: try 2" in log, log
+    assert len(github.reviews(REPO, 2)) == 1
+    [run] = github.check_runs.values()
+    assert run.status == "completed"
+    assert SECRET not in log
