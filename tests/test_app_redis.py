@@ -329,3 +329,15 @@ async def test_shutdown_stops_accepting(cluster: Cluster) -> None:
 
     assert response.status == 503
     assert not app[REDIS_WEBHOOK].accepting
+
+
+async def test_claim_released_by_its_owner_can_be_taken_again(store: redis.asyncio.Redis) -> None:
+    claims = RedisClaims(store)  # type: ignore[arg-type]
+    await claims.for_delivery("d1").claim(REPO, AFTER)
+
+    await claims.for_delivery("d2").release(REPO, AFTER)  # not its claim: kept
+    taken_while_held = await claims.for_delivery("d3").claim(REPO, AFTER)
+    await claims.for_delivery("d1").release(REPO, AFTER)
+    taken_after_release = await claims.for_delivery("d3").claim(REPO, AFTER)
+
+    assert (taken_while_held, taken_after_release) == (False, True)

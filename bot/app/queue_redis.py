@@ -84,7 +84,7 @@ end
 return 0
 """
 
-# Renew or release a lock only while it still holds our token.
+# Renew or release a lock (or a claim) only while it still holds our token (owner).
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
@@ -204,6 +204,7 @@ class RedisClaims:
     def __init__(self, redis: ArqRedis) -> None:
         self.redis = redis
         self._claim = redis.register_script(_CLAIM)
+        self._release = redis.register_script(_RELEASE)
 
     def for_delivery(self, delivery_id: str) -> Claims:
         return _DeliveryClaims(self, delivery_id)
@@ -211,6 +212,10 @@ class RedisClaims:
     async def claim(self, owner: str, repository: str, sha: str, *, force: bool) -> bool:
         key = f"{PREFIX}claim:{repository}@{sha}"
         return bool(await self._claim(keys=[key], args=[owner, CLAIM_TTL, "1" if force else "0"]))
+
+    async def release(self, owner: str, repository: str, sha: str) -> None:
+        # Only the owner's: a forced re-run may have taken the claim over meanwhile.
+        await self._release(keys=[f"{PREFIX}claim:{repository}@{sha}"], args=[owner])
 
 
 class _DeliveryClaims:
@@ -221,6 +226,9 @@ class _DeliveryClaims:
     async def claim(self, repository: str, sha: str, *, force: bool = False) -> bool:
         """True if this delivery should create the check run (a retry of it keeps its claim)."""
         return await self._store.claim(self._delivery_id, repository, sha, force=force)
+
+    async def release(self, repository: str, sha: str) -> None:
+        await self._store.release(self._delivery_id, repository, sha)
 
 
 class JobLease:

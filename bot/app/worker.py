@@ -22,7 +22,7 @@ from arq.worker import Worker, func
 
 from bot.app.config import AppConfig
 from bot.app.metrics import Metrics
-from bot.app.processing import ROUTER, Processor
+from bot.app.processing import FAILED_OUTCOMES, ROUTER, Processor
 from bot.app.queue_redis import (
     JOB_FUNCTION,
     JobLease,
@@ -34,8 +34,6 @@ from bot.app.server import GitHubFactory, Refused, decode_delivery, default_gith
 
 log = logging.getLogger(__name__)
 
-# The outcomes after which a redelivery should be processed again (nothing was done).
-DROPPED = frozenset({"github_error", "github_unavailable", "error"})
 # arq cancels a job after this; it is a backstop, far above what the GitHub client's retries
 # and rate-limit waits (at most 2 minutes each) can take. The lease, not this, decides how
 # soon a killed worker's job is retried.
@@ -89,7 +87,7 @@ async def process_delivery(
         arrival = await state.order.arrival(delivery_id)
         ticket = await state.order.take(subject_of(event), arrival)
         outcome = await state.processor.process(event, ticket, received)
-        if outcome in DROPPED:
+        if outcome in FAILED_OUTCOMES:
             await forget(state.redis, delivery_id)
         return outcome
 
