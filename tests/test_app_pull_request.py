@@ -21,6 +21,7 @@ from bot.app.review import Suggestion, apply_suggestion
 from bot.engine import analyse
 
 WORKFLOW = ".github/workflows/ci.yml"
+BASE_SHA = "f95f852bd8fca8fcc58a9a2d6c842781e32a215e"  # the payload's base: its config applies
 FILES = "GET /repos/{owner}/{repo}/pulls/{pull_number}/files"
 CONTENTS = "GET /repos/{owner}/{repo}/contents/{path}"
 TOKEN = "POST /app/installations/{installation_id}/access_tokens"
@@ -201,7 +202,11 @@ async def test_fork_pull_request_reads_workflows_from_the_fork(
     await bot.settle()
 
     reads = [call.path for call in github.calls if call.operation == CONTENTS]
-    assert all(path.startswith(f"/repos/{fork}/") for path in reads)
+    # The workflow from the fork; the configuration from the base (a fork's cannot judge it).
+    assert sorted(reads) == [
+        f"/repos/{REPO}/contents/.github/wheelwatch.yml",
+        f"/repos/{fork}/contents/{WORKFLOW}",
+    ]
     assert len(github.reviews(REPO, 2)) == 1
     [run] = github.check_runs.values()
     assert run.repo == REPO
@@ -274,7 +279,7 @@ async def test_a_later_delivery_for_the_same_pull_request_wins(
 
 async def test_repository_config_can_make_the_check_fail(bot: Bot, github: FakeGitHub) -> None:
     open_pull(github, UNSAFE_WORKFLOW)
-    github.add_file(REPO, HEAD_SHA, ".github/wheelwatch.yml", "check-conclusion: failure\n")
+    github.add_file(REPO, BASE_SHA, ".github/wheelwatch.yml", "check-conclusion: failure\n")
 
     await bot.deliver("pull_request", pull_request_payload())
     await bot.settle()
@@ -287,7 +292,7 @@ async def test_invalid_repository_config_is_reported_and_defaults_apply(
     bot: Bot, github: FakeGitHub
 ) -> None:
     open_pull(github, UNSAFE_WORKFLOW)
-    github.add_file(REPO, HEAD_SHA, ".github/wheelwatch.yml", "colour: blue\n")
+    github.add_file(REPO, BASE_SHA, ".github/wheelwatch.yml", "colour: blue\n")
 
     await bot.deliver("pull_request", pull_request_payload())
     await bot.settle()

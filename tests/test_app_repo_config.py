@@ -5,7 +5,15 @@ items 9 to 11)."""
 from __future__ import annotations
 
 from app_fixtures import Bot
-from fake_github import REPO, FakeGitHub, webhook
+from fake_github import (
+    HEAD_SHA,
+    REPO,
+    UNSAFE_WORKFLOW,
+    FakeGitHub,
+    added_patch,
+    pull_request_payload,
+    webhook,
+)
 
 WORKFLOW = ".github/workflows/ci.yml"
 CONFIG = ".github/wheelwatch.yml"
@@ -45,3 +53,94 @@ async def test_config_nested_thousands_deep_is_named_in_the_check_run(
     assert run.status == "completed"
     assert "configuration was ignored" in run.output["summary"]
     assert "nested" in run.output["summary"]
+
+
+BASE_SHA = "f95f852bd8fca8fcc58a9a2d6c842781e32a215e"  # pull_request.opened.2's base
+
+
+def open_pull_with(github: FakeGitHub, files: dict[str, str]) -> None:
+    for path, text in files.items():
+        github.add_file(REPO, HEAD_SHA, path, text)
+    github.add_pull(
+        REPO,
+        2,
+        [
+            {"filename": path, "status": "added", "patch": added_patch(text)}
+            for path, text in files.items()
+        ],
+    )
+
+
+async def test_pull_request_cannot_switch_the_check_off_with_its_own_config(
+    bot: Bot, github: FakeGitHub
+) -> None:
+    open_pull_with(github, {CONFIG: "disable: [WW001]\n", WORKFLOW: UNSAFE_WORKFLOW})
+
+    await bot.deliver("pull_request", pull_request_payload())
+    await bot.settle()
+
+    [review] = github.reviews(REPO, 2)
+    assert "WW001" in review["_comments"][0]["body"]
+    [run] = github.check_runs.values()
+    assert [a["title"] for a in run.annotations] == ["WW001 prerelease-cache-key"]
+
+
+async def test_pull_request_is_judged_by_its_base_branch_config(
+    bot: Bot, github: FakeGitHub
+) -> None:
+    github.add_file(REPO, BASE_SHA, CONFIG, "check-conclusion: failure\n")
+    open_pull_with(github, {WORKFLOW: UNSAFE_WORKFLOW})
+
+    await bot.deliver("pull_request", pull_request_payload())
+    await bot.settle()
+
+    [run] = github.check_runs.values()
+    assert run.conclusion == "failure"
+
+
+async def test_pull_request_that_changes_the_config_is_told_so_in_review_and_check(
+    bot: Bot, github: FakeGitHub
+) -> None:
+    open_pull_with(github, {CONFIG: "disable: [WW001]\n", WORKFLOW: UNSAFE_WORKFLOW})
+
+    await bot.deliver("pull_request", pull_request_payload())
+    await bot.settle()
+
+    [review] = github.reviews(REPO, 2)
+    [run] = github.check_runs.values()
+    for text in (review["body"], run.output["summary"]):
+        assert f"This pull request changes `{CONFIG}`" in text
+
+
+async def test_push_to_another_branch_is_judged_by_the_default_branch_config(
+    bot: Bot, github: FakeGitHub
+) -> None:
+    github.add_file(REPO, "master", CONFIG, "check-conclusion: failure\n")
+    github.add_file(REPO, AFTER, CONFIG, "disable: [WW001]\n")
+    github.add_file(REPO, AFTER, WORKFLOW, UNSAFE_WORKFLOW)
+    payload = push_of(WORKFLOW)
+    payload["ref"] = "refs/heads/feature"
+
+    await bot.deliver("push", payload)
+    await bot.settle()
+
+    [run] = github.check_runs.values()
+    assert (run.conclusion, len(run.annotations)) == ("failure", 1)
+
+
+async def test_check_suite_of_a_pull_request_is_judged_by_its_base_config(
+    bot: Bot, github: FakeGitHub
+) -> None:
+    github.add_file(REPO, BASE_SHA, CONFIG, "check-conclusion: failure\n")
+    open_pull_with(github, {CONFIG: "disable: [WW001]\n", WORKFLOW: UNSAFE_WORKFLOW})
+    payload = webhook("check_suite.requested.1")
+    payload["check_suite"]["head_sha"] = HEAD_SHA
+    payload["check_suite"]["pull_requests"] = [
+        {"number": 2, "base": {"ref": "master", "sha": BASE_SHA}, "head": {"sha": HEAD_SHA}}
+    ]
+
+    await bot.deliver("check_suite", payload)
+    await bot.settle()
+
+    [run] = github.check_runs.values()
+    assert (run.conclusion, len(run.annotations)) == ("failure", 1)

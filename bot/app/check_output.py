@@ -57,7 +57,9 @@ def conclusion(files: Iterable[WorkflowFile], config: Config) -> str:
     return "success"
 
 
-def output(files: list[WorkflowFile], *, config_error: str | None = None) -> dict[str, str]:
+def output(
+    files: list[WorkflowFile], *, config_error: str | None = None, notice: str | None = None
+) -> dict[str, str]:
     findings = sum(len(file.analysis.findings) for file in files)
     errors = [file for file in files if file.analysis.error is not None]
     if findings:
@@ -78,5 +80,7 @@ def output(files: list[WorkflowFile], *, config_error: str | None = None) -> dic
             lines.append(f"| `{file.path}` | {len(file.analysis.findings)} | {state} |")
     if config_error:
         lines += ["", f"**The repository configuration was ignored:** {config_error}"]
+    if notice:
+        lines += ["", notice]
     summary = "\n".join(lines)[:MAX_OUTPUT_CHARS]
     return {"title": title, "summary": summary}

@@ -73,7 +73,9 @@ class CheckRun:
 
     async def complete(self, files: list[WorkflowFile], repo_config: RepoConfig) -> None:
         """Publish the result; annotations go 50 per request, the last request completes."""
-        output = check_output.output(files, config_error=repo_config.error)
+        output = check_output.output(
+            files, config_error=repo_config.error, notice=repo_config.notice()
+        )
         notes = check_output.annotations_for(files)
         size = check_output.ANNOTATIONS_PER_REQUEST
         batches = [notes[i : i + size] for i in range(0, len(notes), size)] or [[]]
@@ -127,11 +129,24 @@ class CheckRun:
 
 
 async def check_commit(
-    gh: GitHubAPI, repo: Repository, sha: str, paths: set[str], *, source: Repository | None = None
+    gh: GitHubAPI,
+    repo: Repository,
+    sha: str,
+    paths: set[str],
+    *,
+    config_ref: str,
+    config_changed: bool = False,
+    source: Repository | None = None,
 ) -> list[WorkflowFile]:
-    """Analyse ``paths`` at ``sha`` (read from ``source``) and report them in a check run."""
+    """Analyse ``paths`` at ``sha`` (read from ``source``) and report them in a check run.
+
+    The configuration is read from ``repo`` at ``config_ref`` (see ``config_ref``), never
+    from a fork.
+    """
     source = source or repo
-    repo_config = await read_repo_config(gh, source, sha)
+    repo_config = await read_repo_config(
+        gh, repo, config_ref, changed_by_pull_request=config_changed
+    )
     check = await CheckRun.start(gh, repo, sha)
     try:
         files = await analyse_files(gh, source, sha, paths, repo_config.config)

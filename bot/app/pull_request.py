@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import gidgethub
@@ -22,6 +23,7 @@ from bot.app.workflows import (
     read_repo_config,
 )
 from bot.app.writes import write_once
+from bot.engine import CONFIG_PATH
 
 log = logging.getLogger(__name__)
 router = routing.Router()
@@ -29,17 +31,31 @@ router = routing.Router()
 PULL_URL = "/repos/{owner}/{repo}/pulls/{pull_number}"
 
 
+@dataclass(frozen=True)
+class PullRequestChanges:
+    # The workflow files the pull request adds or modifies, with the hunks of each patch.
+    workflows: dict[str, tuple[Hunk, ...]]
+    # Whether it touches .github/wheelwatch.yml (which does not judge it: its base's does).
+    config: bool
+
+
+async def pull_request_changes(gh: GitHubAPI, repo: Repository, number: int) -> PullRequestChanges:
+    workflows: dict[str, tuple[Hunk, ...]] = {}
+    config = False
+    url_vars = repo.url_vars(pull_number=number, per_page=100)
+    async for file in gh.getiter(PULL_URL + "/files{?per_page}", url_vars):
+        path = str(file.get("filename", ""))
+        config = config or CONFIG_PATH in (path, file.get("previous_filename"))
+        if file.get("status") != "removed" and is_workflow_path(path):
+            workflows[path] = parse_hunks(file.get("patch"))
+    return PullRequestChanges(workflows, config)
+
+
 async def changed_workflows(
     gh: GitHubAPI, repo: Repository, number: int
 ) -> dict[str, tuple[Hunk, ...]]:
     """The workflow files the pull request adds or modifies, with the hunks of each patch."""
-    changed: dict[str, tuple[Hunk, ...]] = {}
-    url_vars = repo.url_vars(pull_number=number, per_page=100)
-    async for file in gh.getiter(PULL_URL + "/files{?per_page}", url_vars):
-        path = str(file.get("filename", ""))
-        if file.get("status") != "removed" and is_workflow_path(path):
-            changed[path] = parse_hunks(file.get("patch"))
-    return changed
+    return (await pull_request_changes(gh, repo, number)).workflows
 
 
 async def posted_markers(gh: GitHubAPI, repo: Repository, number: int) -> PostedMarkers:
@@ -69,7 +85,8 @@ async def review_pull_request(
     head_repo_data = pull["head"].get("repo")
     source = Repository.from_full_name(head_repo_data["full_name"]) if head_repo_data else repo
 
-    changed = await changed_workflows(gh, repo, number)
+    changes = await pull_request_changes(gh, repo, number)
+    changed = changes.workflows
     if not changed:
         log.info(
             "delivery %s: %s#%d changes no workflow", context.delivery_id, repo.full_name, number
@@ -77,7 +94,10 @@ async def review_pull_request(
         return
     if not await context.is_current():
         return
-    repo_config = await read_repo_config(gh, source, head_sha)
+    # The base's configuration, never the head's: else a pull request that adds one disabling
+    # a rule next to an unsafe workflow passes unreviewed.
+    base_sha = str(pull["base"]["sha"])
+    repo_config = await read_repo_config(gh, repo, base_sha, changed_by_pull_request=changes.config)
     claimed = await context.commits.claim(repo.full_name, head_sha)
     async with (
         released_on_failure(context.commits, repo.full_name, head_sha)
@@ -90,7 +110,7 @@ async def review_pull_request(
             for file in files:
                 for finding in file.analysis.findings:
                     context.metrics.finding(finding.rule_id)
-            await _post_review(gh, repo, number, head_sha, files, context)
+            await _post_review(gh, repo, number, head_sha, files, context, repo_config.notice())
             if check is not None:
                 await check.complete(files, repo_config)
         except BaseException:
@@ -106,10 +126,11 @@ async def _post_review(
     head_sha: str,
     files: list[WorkflowFile],
     context: DeliveryContext,
+    note: str | None,
 ) -> None:
     # Listed even when nothing is found now: an earlier finding may just have been fixed.
     markers = await posted_markers(gh, repo, number)
-    plan = plan_review(files, markers)
+    plan = plan_review(files, markers, note=note)
     if plan is None:
         return
     if not await context.is_current():
@@ -125,7 +146,7 @@ async def _post_review(
             "delivery %s: review refused (%s); posting without anchors", context.delivery_id, exc
         )
         unanchored = [WorkflowFile(file.path, file.text, file.analysis, ()) for file in files]
-        fallback = plan_review(unanchored, markers)
+        fallback = plan_review(unanchored, markers, note=note)
         if fallback is not None:
             await _post_once(gh, repo, number, head_sha, fallback, unanchored)
 

@@ -10,7 +10,7 @@ from gidgethub.abc import GitHubAPI
 
 from bot.app.check_run import check_commit
 from bot.app.delivery import DeliveryContext, released_on_failure
-from bot.app.workflows import Repository, is_workflow_path
+from bot.app.workflows import Repository, config_ref, is_workflow_path
 
 log = logging.getLogger(__name__)
 router = routing.Router()
@@ -62,8 +62,11 @@ async def check_push(
     if not await context.commits.claim(repo.full_name, after):
         log.info("delivery %s: %s already checked", context.delivery_id, after)
         return
+    branch = ref.removeprefix("refs/heads/")
     async with released_on_failure(context.commits, repo.full_name, after):
-        files = await check_commit(gh, repo, after, paths)
+        files = await check_commit(
+            gh, repo, after, paths, config_ref=config_ref(data["repository"], branch, after)
+        )
     for file in files:
         for finding in file.analysis.findings:
             context.metrics.finding(finding.rule_id)

@@ -11,9 +11,9 @@ from gidgethub.abc import GitHubAPI
 from bot.app.check_output import CHECK_NAME
 from bot.app.check_run import check_commit
 from bot.app.delivery import DeliveryContext, released_on_failure
-from bot.app.pull_request import changed_workflows
+from bot.app.pull_request import pull_request_changes
 from bot.app.push import NULL_SHA, compared_workflow_paths
-from bot.app.workflows import Repository
+from bot.app.workflows import Repository, config_ref
 
 log = logging.getLogger(__name__)
 router = routing.Router()
@@ -22,6 +22,7 @@ router = routing.Router()
 async def _rerun(
     gh: GitHubAPI,
     repo: Repository,
+    repository: dict[str, Any],
     suite: dict[str, Any],
     context: DeliveryContext,
     *,
@@ -35,15 +36,22 @@ async def _rerun(
     async with released_on_failure(context.commits, repo.full_name, sha):
         pulls = suite.get("pull_requests") or []
         before = str(suite.get("before") or NULL_SHA)
+        config_changed = False
+        # A pull request's commit is judged by its base's configuration, like its review.
+        trusted = config_ref(repository, str(suite.get("head_branch") or ""), sha)
         if pulls:
-            paths = set(await changed_workflows(gh, repo, int(pulls[0]["number"])))
+            changes = await pull_request_changes(gh, repo, int(pulls[0]["number"]))
+            paths, config_changed = set(changes.workflows), changes.config
+            trusted = str((pulls[0].get("base") or {}).get("sha") or trusted)
         elif before != NULL_SHA:
             paths = await compared_workflow_paths(gh, repo, before, sha)
         else:
             paths = set()
         if not paths:
             return
-        files = await check_commit(gh, repo, sha, paths)
+        files = await check_commit(
+            gh, repo, sha, paths, config_ref=trusted, config_changed=config_changed
+        )
     for file in files:
         for finding in file.analysis.findings:
             context.metrics.finding(finding.rule_id)
@@ -56,7 +64,9 @@ async def check_suite(
 ) -> None:
     repo = Repository.from_full_name(event.data["repository"]["full_name"])
     force = event.data.get("action") == "rerequested"
-    await _rerun(gh, repo, event.data["check_suite"], context, force=force)
+    await _rerun(
+        gh, repo, event.data["repository"], event.data["check_suite"], context, force=force
+    )
 
 
 @router.register("check_run", action="rerequested")
@@ -71,4 +81,4 @@ async def rerun_check_run(
     repo = Repository.from_full_name(event.data["repository"]["full_name"])
     suite = {**run.get("check_suite", {}), "head_sha": run["head_sha"]}
     suite.setdefault("pull_requests", run.get("pull_requests") or [])
-    await _rerun(gh, repo, suite, context, force=True)
+    await _rerun(gh, repo, event.data["repository"], suite, context, force=True)

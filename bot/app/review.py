@@ -158,8 +158,11 @@ class ReviewPlan:
         }
 
 
-def plan_review(files: Iterable[WorkflowFile], markers: PostedMarkers) -> ReviewPlan | None:
-    """The review for these findings, or None when there is nothing new to say."""
+def plan_review(
+    files: Iterable[WorkflowFile], markers: PostedMarkers, *, note: str | None = None
+) -> ReviewPlan | None:
+    """The review for these findings, or None when there is nothing new to say; ``note``
+    goes at the end of the body of a review that is posted."""
     files = list(files)
     current: set[Key] = set()
     new: list[tuple[WorkflowFile, Finding]] = []
@@ -216,6 +219,8 @@ def plan_review(files: Iterable[WorkflowFile], markers: PostedMarkers) -> Review
                 for (fingerprint, path), rule_id in fixed
             )
         )
+    if note:
+        body.append(note)
     text = "\n\n".join(body)
     if len(text) > MAX_BODY_CHARS:
         text = text[:MAX_BODY_CHARS] + "\n\n…(truncated; the check run lists every finding)"

@@ -8,7 +8,8 @@ import binascii
 import logging
 import posixpath
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import gidgethub
 from gidgethub.abc import GitHubAPI
@@ -73,6 +74,28 @@ class RepoConfig:
     config: Config
     # Set when .github/wheelwatch.yml is invalid: the defaults apply and the check run says so.
     error: str | None = None
+    # Set when the pull request under review changes the file (its change does not apply).
+    changed_by_pull_request: bool = False
+
+    def notice(self) -> str | None:
+        """What the review and the check run say about a configuration change they ignore."""
+        if not self.changed_by_pull_request:
+            return None
+        return (
+            f"This pull request changes `{CONFIG_PATH}`. It was judged by the configuration "
+            "of its base branch: a pull request cannot change how it is itself checked. "
+            "The change applies once it is merged."
+        )
+
+
+def config_ref(repository: dict[str, Any], branch: str, sha: str) -> str:
+    """Where to read the configuration that judges ``sha``, a commit on ``branch``.
+
+    A commit on the default branch is judged by its own configuration; a commit on any other
+    branch by the default branch's, so that no branch can switch its own check off.
+    """
+    default = repository.get("default_branch")
+    return sha if not default or branch == default else str(default)
 
 
 async def read_text(gh: GitHubAPI, repo: Repository, path: str, ref: str) -> str | FileError | None:
@@ -98,8 +121,15 @@ async def read_text(gh: GitHubAPI, repo: Repository, path: str, ref: str) -> str
         return FileError(f"the file is not valid UTF-8 (byte {exc.start})")
 
 
-async def read_repo_config(gh: GitHubAPI, repo: Repository, ref: str) -> RepoConfig:
+async def read_repo_config(
+    gh: GitHubAPI, repo: Repository, ref: str, *, changed_by_pull_request: bool = False
+) -> RepoConfig:
     """``.github/wheelwatch.yml`` at ``ref``, or the defaults."""
+    config = await _read_repo_config(gh, repo, ref)
+    return replace(config, changed_by_pull_request=changed_by_pull_request)
+
+
+async def _read_repo_config(gh: GitHubAPI, repo: Repository, ref: str) -> RepoConfig:
     text = await read_text(gh, repo, CONFIG_PATH, ref)
     if text is None:
         return RepoConfig(Config())
