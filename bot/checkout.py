@@ -53,3 +53,16 @@ def discover(paths: Sequence[str]) -> Iterator[tuple[str, str | None]]:
             yield given, None
         else:
             yield given, "no such file or directory"
+
+
+def repository_root(start: Path) -> Path:
+    """The nearest directory from ``start`` up that holds ``.git``, else ``start``: where the
+    configuration lives and what ``ignore-paths`` and SARIF paths are relative to."""
+    start = Path(os.path.abspath(start))
+    return next((d for d in (start, *start.parents) if (d / ".git").exists()), start)
+
+
+def relative_to_root(path: str, root: Path) -> str | None:
+    """``path`` relative to the repository root, in POSIX form, or None if outside it."""
+    absolute = Path(os.path.abspath(path))
+    return absolute.relative_to(root).as_posix() if absolute.is_relative_to(root) else None

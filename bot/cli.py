@@ -10,10 +10,9 @@ from datetime import date
 from pathlib import Path
 
 from bot import __version__
-from bot.checkout import discover
+from bot.checkout import discover, relative_to_root, repository_root
 from bot.engine import (
     CONFIG_PATH,
-    RULES_BY_ID,
     Config,
     ConfigError,
     analyse,
@@ -122,19 +121,21 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
-def _load_config(path: Path | None) -> Config:
+def _load_config(path: Path | None, root: Path) -> Config:
     explicit = path is not None
-    path = path or Path(CONFIG_PATH)
+    path = path or root / CONFIG_PATH
+    # Name the file as the user would type it from here.
+    shown = str(path) if explicit else os.path.relpath(path)
     if not path.is_file():
         if explicit:
-            raise UsageError(f"configuration file not found: {path}")
+            raise UsageError(f"configuration file not found: {shown}")
         return Config()
     try:
-        return parse_config(path.read_text(encoding="utf-8"), known_rules=frozenset(RULES_BY_ID))
+        return parse_config(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {path}: {exc}") from None
+        raise UsageError(f"cannot read {shown}: {exc}") from None
     except ConfigError as exc:
-        raise UsageError(f"{path}: {exc}") from None
+        raise UsageError(exc.located(shown)) from None
 
 
 def _read(path: str) -> tuple[str | None, str | None]:
@@ -156,14 +157,15 @@ def _check(args: argparse.Namespace) -> int:
         # A diff after the document would make it unparseable; the document holds the
         # fixes' edits already.
         raise UsageError(f"--diff cannot be combined with --format {args.format}")
-    config = _load_config(args.config)
+    root = repository_root(Path.cwd())
+    config = _load_config(args.config, root)
     as_of = args.as_of or date.today()
     entries: list[FileReport | tuple[str, str]] = []
     for path, problem in discover(args.paths):
         if problem is not None:
             entries.append(FileReport(path, read_error=problem))
             continue
-        if config.ignores_path(path.removeprefix("./")):
+        if config.ignores_path(relative_to_root(path, root) or path):
             continue
         text, problem = _read(path)
         entries.append(FileReport(path, read_error=problem) if text is None else (path, text))
@@ -200,7 +202,10 @@ def _check(args: argparse.Namespace) -> int:
             reports.append(FileReport(path, read_error=f"internal error, please report: {exc!r}"))
             continue
         reports.append(FileReport(path, analysis))
-    output = _RENDERERS[args.format](reports)
+    if args.format == "sarif":
+        output = render_sarif(reports, root=root)
+    else:
+        output = _RENDERERS[args.format](reports)
     sys.stdout.write(output)
     if diffs:
         sys.stdout.write("\n" + "".join(diffs))

@@ -270,3 +270,118 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--help"])
     out = capsys.readouterr().out
     assert all(command in out for command in ("check", "serve", "replay"))
+
+
+# --- configuration --------------------------------------------------------------------------
+
+
+def test_a_config_error_names_the_file_that_was_read(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo / "c2.yml").write_text("disable: [WW001]\nbogus: 1\n")
+    code, _, err = run(capsys, "--config", "c2.yml")
+    assert code == 2
+    assert err.startswith("wheelwatch: error: c2.yml: unknown key 'bogus'")
+    assert "wheelwatch.yml" not in err
+
+
+def test_a_mistyped_config_key_suggests_the_nearest(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo / ".github/wheelwatch.yml").write_text("disabel: [WW001]\n")
+    _, _, err = run(capsys)
+    assert "unknown key 'disabel' (did you mean 'disable'?" in err
+
+
+def test_invalid_config_yaml_is_shown_with_the_file_and_line(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo / "c2.yml").write_text("disable: [WW001]\nreleased: {3.16: [\n")
+    code, _, err = run(capsys, "--config", "c2.yml")
+    assert code == 2
+    assert err.startswith("wheelwatch: error: c2.yml:3:1: not valid YAML")
+    assert "<unicode string>" not in err
+
+
+def test_config_disables_a_rule_by_its_name(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (repo / ".github/wheelwatch.yml").write_text("disable: [prerelease-cache-key]\n")
+    assert run(capsys)[0] == 0
+
+
+def test_config_is_found_at_the_repository_root_from_a_subdirectory(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo / ".git").mkdir()
+    (repo / ".github/wheelwatch.yml").write_text("disable: [WW001]\n")
+    monkeypatch.chdir(repo / ".github" / "workflows")
+    assert run(capsys, "unsafe.yml")[0] == 0
+
+
+def test_ignore_paths_apply_to_absolute_paths(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo / ".github/wheelwatch.yml").write_text("ignore-paths: [.github/workflows/unsafe.yml]\n")
+    assert run(capsys, str(repo / ".github/workflows/unsafe.yml"))[0] == 0
+
+
+def test_an_unknown_rule_in_an_ignore_comment_is_reported(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = repo / ".github/workflows/unsafe.yml"
+    path.write_text(UNSAFE.replace("# pip cache", "# wheelwatch: ignore[WW01]"))
+    code, out, _ = run(capsys, ".github/workflows/unsafe.yml")
+    assert code == 1
+    assert (
+        ".github/workflows/unsafe.yml:12:33: warning: unknown rule 'WW01' in an ignore comment "
+        "(did you mean 'WW001'?)"
+    ) in out
+
+
+# --- SARIF for code scanning ------------------------------------------------------------------
+
+
+def sarif_locations(out: str) -> list[dict[str, object]]:
+    (run_,) = json.loads(out)["runs"]
+    return [
+        location["physicalLocation"]["artifactLocation"]
+        for result in run_["results"]
+        for location in result["locations"]
+    ]
+
+
+def test_sarif_uris_are_relative_to_the_repository_root(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, out, _ = run(capsys, "--format", "sarif", ".github/workflows/unsafe.yml")
+    assert sarif_locations(out) == [
+        {"uri": ".github/workflows/unsafe.yml", "uriBaseId": "%SRCROOT%"}
+    ]
+    assert json.loads(out)["runs"][0]["originalUriBaseIds"] == {
+        "%SRCROOT%": {"uri": repo.resolve().as_uri() + "/"}
+    }
+
+
+def test_sarif_uris_of_absolute_paths_are_relative_to_the_repository_root(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, out, _ = run(capsys, "--format", "sarif", str(repo / ".github/workflows/unsafe.yml"))
+    assert sarif_locations(out) == [
+        {"uri": ".github/workflows/unsafe.yml", "uriBaseId": "%SRCROOT%"}
+    ]
+
+
+def test_sarif_uris_from_a_subdirectory_are_relative_to_the_repository_root(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo / ".git").mkdir()
+    monkeypatch.chdir(repo / ".github")
+    _, out, _ = run(capsys, "--format", "sarif", "workflows/unsafe.yml")
+    assert sarif_locations(out) == [
+        {"uri": ".github/workflows/unsafe.yml", "uriBaseId": "%SRCROOT%"}
+    ]
+
+
+def test_sarif_uris_are_percent_encoded(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (repo / ".github/workflows/unsafe.yml").rename(repo / ".github/workflows/my ci#1.yml")
+    _, out, _ = run(capsys, "--format", "sarif")
+    assert sarif_locations(out)[0]["uri"] == ".github/workflows/my%20ci%231.yml"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from support import check, rule_ids
 
-from bot.engine import RULES, Config, ConfigError, parse_config
+from bot.engine import RULES, Config, ConfigError, analyse, parse_config
 from bot.engine.rules import render_markdown
 
 WORKFLOW = (
@@ -104,10 +104,35 @@ def test_config_unknown_key_names_the_key() -> None:
         parse_config("disabled: [WW001]\n")
 
 
-def test_config_unknown_rule_is_an_error_when_rules_are_known() -> None:
-    known = frozenset(rule.id for rule in RULES)
-    with pytest.raises(ConfigError, match="WW999"):
-        parse_config("disable: [WW999]\n", known_rules=known)
+def test_config_unknown_rule_is_an_error_that_suggests_the_nearest() -> None:
+    with pytest.raises(ConfigError, match=r"unknown rule 'WW01' \(did you mean 'WW001'\?\)"):
+        parse_config("disable: [WW01]\n")
+
+
+def test_config_disables_rules_by_name_as_ignore_comments_do() -> None:
+    config = parse_config("disable: [prerelease-cache-key, Setup-UV-Before-Python]\n")
+    assert config.disabled_rules == {"WW001", "WW006"}
+
+
+def test_config_yaml_error_is_placed_by_line_and_column() -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse_config("disable: [WW001]\nreleased: {3.16: [\n")
+    assert (raised.value.line, raised.value.column) == (3, 1)
+    assert raised.value.located("c.yml").startswith("c.yml:3:1: not valid YAML: ")
+
+
+def test_unknown_rule_in_an_ignore_comment_is_a_warning_and_suppresses_nothing() -> None:
+    analysis = analyse(workflow(key_comment="  # wheelwatch: ignore[WW01, prerelease-cache-ky]"))
+    assert [f.rule_id for f in analysis.findings] == ["WW001"]
+    assert [(w.message, w.line, w.column) for w in analysis.warnings] == [
+        ("unknown rule 'WW01' in an ignore comment (did you mean 'WW001'?)", 12, 23),
+        (
+            "unknown rule 'prerelease-cache-ky' in an ignore comment "
+            "(did you mean 'prerelease-cache-key'?)",
+            12,
+            23,
+        ),
+    ]
 
 
 @pytest.mark.parametrize(

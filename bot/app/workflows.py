@@ -17,7 +17,6 @@ from gidgethub.abc import GitHubAPI
 from bot.app.diff import Hunk
 from bot.engine import (
     CONFIG_PATH,
-    RULES_BY_ID,
     Analysis,
     Config,
     ConfigError,
@@ -136,9 +135,9 @@ async def _read_repo_config(gh: GitHubAPI, repo: Repository, ref: str) -> RepoCo
     if isinstance(text, FileError):
         return RepoConfig(Config(), f"{CONFIG_PATH}: {text.message}")
     try:
-        return RepoConfig(parse_config(text, known_rules=frozenset(RULES_BY_ID)))
+        return RepoConfig(parse_config(text))
     except ConfigError as exc:
-        return RepoConfig(Config(), str(exc))
+        return RepoConfig(Config(), exc.located(CONFIG_PATH))
 
 
 async def analyse_files(

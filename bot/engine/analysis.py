@@ -44,6 +44,7 @@ from bot.engine.interpreters import (
     container_install,
     install_of,
 )
+from bot.engine.names import rule_hint, rule_named
 from bot.engine.source import Source
 from bot.engine.versions import Candidate, Installer, ReleaseTable, describe
 from bot.engine.workflow import Job, NotAWorkflow, Row, Step, load_workflow, to_value
@@ -143,7 +144,13 @@ def analyse(
         for issue in reported
     ]
     findings.sort(key=lambda f: (f.span, f.rule_id))
-    return Analysis(tuple(findings))
+    # A mistyped rule in an ignore comment suppresses nothing: say so rather than stay silent.
+    warnings = tuple(
+        FileError(f"unknown rule {name!r} in an ignore comment{rule_hint(name)}", line, column)
+        for name, line, column in context.source.ignored_names()
+        if rule_named(name) is None
+    )
+    return Analysis(tuple(findings), warnings=warnings)
 
 
 def _suppressed(issue: Issue, context: Context) -> bool:

@@ -11,13 +11,25 @@ from typing import Literal
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from bot.engine.names import did_you_mean, rule_hint, rule_named
+
 CONFIG_PATH = ".github/wheelwatch.yml"
 
 _MINOR = re.compile(r"^\d+\.\d+$")
 
 
 class ConfigError(ValueError):
-    """The configuration file is invalid; the message names the offending key."""
+    """The configuration file is invalid; the message names the offending key, and ``line``
+    and ``column`` (1-based) place it when the problem is in the YAML itself. The message
+    names no file: only the caller knows which one it read."""
+
+    def __init__(self, message: str, line: int | None = None, column: int | None = None):
+        super().__init__(message)
+        self.line, self.column = line, column
+
+    def located(self, path: str) -> str:
+        where = f"{path}:{self.line}:{self.column}" if self.line else path
+        return f"{where}: {self}"
 
 
 @dataclass(frozen=True)
@@ -36,29 +48,36 @@ class Config:
 _KEYS = {"disable", "ignore-paths", "released", "check-conclusion"}
 
 
-def parse_config(text: str, *, known_rules: frozenset[str] | None = None) -> Config:
+def parse_config(text: str) -> Config:
     """Read the configuration; unknown keys and bad values raise ``ConfigError``."""
     try:
         data = YAML(typ="safe", pure=True).load(text)
     except YAMLError as exc:
-        raise ConfigError(f"{CONFIG_PATH} is not valid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        if mark is None:
+            raise ConfigError(f"not valid YAML: {problem}") from None
+        raise ConfigError(f"not valid YAML: {problem}", mark.line + 1, mark.column + 1) from None
     except RecursionError:
         # A 10 KB file of 5,000 brackets exhausts the parser's stack.
-        raise ConfigError(f"{CONFIG_PATH} is nested too deeply to read") from None
+        raise ConfigError("nested too deeply to read") from None
     if data is None:
         return Config()
     if not isinstance(data, dict):
-        raise ConfigError(f"{CONFIG_PATH} must be a mapping of settings")
+        raise ConfigError("must be a mapping of settings")
     unknown = sorted(str(key) for key in data if key not in _KEYS)
     if unknown:
         raise ConfigError(
-            f"unknown key {unknown[0]!r} in {CONFIG_PATH} (known: {', '.join(sorted(_KEYS))})"
+            f"unknown key {unknown[0]!r}{did_you_mean(unknown[0], _KEYS)}; "
+            f"known keys: {', '.join(sorted(_KEYS))}"
         )
-    disabled = _string_list(data, "disable")
-    if known_rules is not None:
-        for rule in disabled:
-            if rule not in known_rules:
-                raise ConfigError(f"'disable' names an unknown rule {rule!r}")
+    disabled = []
+    for name in _string_list(data, "disable"):
+        # Rule ids and names, as in ignore comments.
+        rule = rule_named(name)
+        if rule is None:
+            raise ConfigError(f"'disable' names an unknown rule {name!r}{rule_hint(name)}")
+        disabled.append(rule.id)
     conclusion = data.get("check-conclusion", "neutral")
     if conclusion not in ("neutral", "failure"):
         raise ConfigError("'check-conclusion' must be 'neutral' or 'failure'")

@@ -66,6 +66,8 @@ class FileError:
 class Analysis:
     findings: tuple[Finding, ...] = ()
     error: FileError | None = None
+    # Problems that do not stop the analysis, such as an ignore comment naming no rule.
+    warnings: tuple[FileError, ...] = ()
 
 
 def apply_edits(text: str, edits: tuple[TextEdit, ...] | list[TextEdit]) -> str:

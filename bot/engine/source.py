@@ -47,6 +47,18 @@ class Source:
     def edit(self, start: int, end: int, replacement: str) -> TextEdit:
         return TextEdit(start, end, replacement, self.span(start, end))
 
+    def ignored_names(self) -> list[tuple[str, int, int]]:
+        """Each name listed in an ignore comment, with the comment's line and column."""
+        names: list[tuple[str, int, int]] = []
+        if not _IGNORE.search(self.text):
+            return names
+        for number, line in enumerate(self.lines, 1):
+            for match in _IGNORE.finditer(line):
+                for name in (match.group(1) or "").split(","):
+                    if name.strip():
+                        names.append((name.strip(), number, match.start() + 1))
+        return names
+
     def suppressed(self, rule_id: str, rule_name: str, first_line: int, last_line: int) -> bool:
         """``# wheelwatch: ignore[WW001]`` (or the rule's name, or no list) on these lines."""
         for number in range(first_line, min(last_line, len(self.lines)) + 1):

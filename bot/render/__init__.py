@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.engine import Analysis, Finding
+from bot.engine import Analysis, FileError, Finding
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,10 @@ class FileReport:
     @property
     def findings(self) -> tuple[Finding, ...]:
         return self.analysis.findings if self.analysis else ()
+
+    @property
+    def warnings(self) -> tuple[FileError, ...]:
+        return self.analysis.warnings if self.analysis else ()
 
     @property
     def error(self) -> tuple[str, int | None, int | None] | None:

@@ -23,6 +23,9 @@ def render_github(reports: Sequence[FileReport]) -> str:
             message, line, _ = error
             where = f"file={_property(report.path)}" + (f",line={line}" if line else "")
             lines.append(f"::error {where},title=wheelwatch::{_data(message)}")
+        for warning in report.warnings:
+            where = f"file={_property(report.path)},line={warning.line},col={warning.column}"
+            lines.append(f"::warning {where},title=wheelwatch::{_data(warning.message)}")
         for finding in report.findings:
             span = finding.span
             title = _property(f"{finding.rule_id} {finding.rule_name}")

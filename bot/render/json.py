@@ -52,4 +52,10 @@ def render_json(reports: Sequence[FileReport]) -> str:
         if error is not None:
             message, line, column = error
             errors.append({"path": report.path, "message": message, "line": line, "column": column})
-    return json.dumps({"findings": findings, "errors": errors}, indent=2) + "\n"
+    warnings = [
+        {"path": r.path, "message": w.message, "line": w.line, "column": w.column}
+        for r in reports
+        for w in r.warnings
+    ]
+    document = {"findings": findings, "errors": errors, "warnings": warnings}
+    return json.dumps(document, indent=2) + "\n"

@@ -3,25 +3,39 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from bot import __version__
 from bot.engine import RULES, Finding
 from bot.render import FileReport
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+SRCROOT = "%SRCROOT%"
 
 
 def _region(line: int, column: int, end_line: int, end_column: int) -> dict[str, int]:
     return {"startLine": line, "startColumn": column, "endLine": end_line, "endColumn": end_column}
 
 
-def _result(path: str, finding: Finding, rule_index: int) -> dict[str, Any]:
+def _artifact(path: str, root: Path | None) -> dict[str, str]:
+    """Code scanning places an alert by its URI relative to the checkout: ``%SRCROOT%``."""
+    if root is None:
+        return {"uri": quote(Path(path).as_posix())}
+    absolute = Path(os.path.abspath(path))
+    if not absolute.is_relative_to(root):
+        return {"uri": absolute.as_uri()}
+    return {"uri": quote(absolute.relative_to(root).as_posix()), "uriBaseId": SRCROOT}
+
+
+def _result(path: str, finding: Finding, rule_index: int, root: Path | None) -> dict[str, Any]:
     span = finding.span
     location = {
         "physicalLocation": {
-            "artifactLocation": {"uri": path},
+            "artifactLocation": _artifact(path, root),
             "region": _region(span.line, span.column, span.end_line, span.end_column),
         }
     }
@@ -40,7 +54,7 @@ def _result(path: str, finding: Finding, rule_index: int) -> dict[str, Any]:
                 "description": {"text": finding.fix.description},
                 "artifactChanges": [
                     {
-                        "artifactLocation": {"uri": path},
+                        "artifactLocation": _artifact(path, root),
                         "replacements": [
                             {
                                 "deletedRegion": _region(
@@ -57,7 +71,8 @@ def _result(path: str, finding: Finding, rule_index: int) -> dict[str, Any]:
     return result
 
 
-def render_sarif(reports: Sequence[FileReport]) -> str:
+def render_sarif(reports: Sequence[FileReport], *, root: Path | None = None) -> str:
+    """``root`` is the repository's root directory: paths are made relative to it."""
     index = {rule.id: position for position, rule in enumerate(RULES)}
     rules = [
         {
@@ -71,13 +86,13 @@ def render_sarif(reports: Sequence[FileReport]) -> str:
         }
         for rule in RULES
     ]
-    results = [_result(r.path, f, index[f.rule_id]) for r in reports for f in r.findings]
+    results = [_result(r.path, f, index[f.rule_id], root) for r in reports for f in r.findings]
     notifications = []
     for report in reports:
         error = report.error
         if error is not None:
             message, line, column = error
-            location: dict[str, Any] = {"artifactLocation": {"uri": report.path}}
+            location: dict[str, Any] = {"artifactLocation": _artifact(report.path, root)}
             if line:
                 location["region"] = {"startLine": line, "startColumn": column or 1}
             notifications.append(
@@ -97,6 +112,7 @@ def render_sarif(reports: Sequence[FileReport]) -> str:
             }
         },
         "results": results,
+        **({"originalUriBaseIds": {SRCROOT: {"uri": root.as_uri() + "/"}}} if root else {}),
         "invocations": [
             {
                 "executionSuccessful": not notifications,

@@ -16,6 +16,10 @@ def render_text(reports: Sequence[FileReport]) -> str:
             where = f"{report.path}:{line}:{column or 1}" if line else report.path
             lines.append(f"{where}: error: {message}")
             errors += 1
+        for warning in report.warnings:
+            lines.append(
+                f"{report.path}:{warning.line}:{warning.column or 1}: warning: {warning.message}"
+            )
         for finding in report.findings:
             span = finding.span
             marker = " [*]" if finding.fix else ""
