@@ -88,6 +88,7 @@ async def test_unsafe_workflow_costs_these_github_calls(bot: Bot, github: FakeGi
 
     assert github.count() == Counter(
         {
+            "GET /app": 1,  # the App's own login, once per process
             TOKEN: 1,
             FILES: 1,
             CONTENTS: 2,  # the workflow and .github/wheelwatch.yml (absent: 404)

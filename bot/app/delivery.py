@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
@@ -201,6 +201,8 @@ class DeliveryContext:
     commits: Claims
     metrics: Metrics
     app_id: str
+    # The App's own login (``<slug>[bot]``): only its comments carry trusted markers.
+    bot_login: Callable[[], Awaitable[str]]
 
     async def is_current(self) -> bool:
         """False once a later delivery about the same subject has arrived."""

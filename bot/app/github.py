@@ -369,6 +369,25 @@ class GitHubApp:
         )
         self.tokens = InstallationTokens(self._mint, clock=clock, wall_clock=wall_clock)
         self.etags = EtagCache(etag_cache_bytes)
+        self._login: asyncio.Task[str] | None = None
+
+    async def bot_login(self) -> str:
+        """The login on the App's own reviews and comments (``<slug>[bot]``), from ``GET /app``.
+
+        Asked once per process (a failed answer is asked again by the next caller); only
+        what this login wrote is trusted to carry the App's markers.
+        """
+        task = self._login
+        if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
+            task = self._login = asyncio.ensure_future(self._fetch_login())
+        return await asyncio.shield(task)
+
+    async def _fetch_login(self) -> str:
+        data = await self._app.getitem("/app")
+        slug = data.get("slug") if isinstance(data, Mapping) else None
+        if not isinstance(slug, str) or not slug:
+            raise ValueError("GET /app answered without the App's slug")
+        return f"{slug}[bot]"
 
     def installation(self, installation_id: int, *, delivery_id: str) -> InstallationClient:
         return InstallationClient(

@@ -34,6 +34,10 @@ KNOWN_EVENTS = frozenset({"pull_request", "push", "check_suite", "check_run", *T
 FAILED_OUTCOMES = frozenset({"github_error", "github_unavailable", "error"})
 
 
+async def _not_connected() -> str:
+    raise GitHubUnavailable("no GitHub session (the server is not running)")
+
+
 def event_label(event: str) -> str:
     return event if event in KNOWN_EVENTS else "other"
 
@@ -89,6 +93,7 @@ class Processor:
             commits=self.commits.for_delivery(event.delivery_id),
             metrics=self.metrics,
             app_id=self.config.app_id,
+            bot_login=self.github.bot_login if self.github is not None else _not_connected,
         )
         installation = (event.data.get("installation") or {}).get("id")
         gh = None

@@ -58,14 +58,18 @@ async def changed_workflows(
     return (await pull_request_changes(gh, repo, number)).workflows
 
 
-async def posted_markers(gh: GitHubAPI, repo: Repository, number: int) -> PostedMarkers:
-    """Markers of what earlier runs posted, from review comments and review bodies."""
+async def posted_markers(
+    gh: GitHubAPI, repo: Repository, number: int, bot_login: str
+) -> PostedMarkers:
+    """Markers of what earlier runs posted, from the App's review comments and review bodies."""
     url_vars = repo.url_vars(pull_number=number, per_page=100)
     texts: list[str] = []
     for listing in ("/comments{?per_page}", "/reviews{?per_page}"):
         async for item in gh.getiter(PULL_URL + listing, url_vars):
-            # Only bots' text counts, so nobody can silence a finding by quoting its marker.
-            if (item.get("user") or {}).get("type", "Bot") == "Bot":
+            # Only the App's own text counts: anyone, another bot too, can quote a marker to
+            # silence a finding.
+            login = (item.get("user") or {}).get("login")
+            if isinstance(login, str) and login.lower() == bot_login.lower():
                 texts.append(str(item.get("body") or ""))
     return PostedMarkers.from_texts(texts)
 
@@ -129,7 +133,8 @@ async def _post_review(
     note: str | None,
 ) -> None:
     # Listed even when nothing is found now: an earlier finding may just have been fixed.
-    markers = await posted_markers(gh, repo, number)
+    bot_login = await context.bot_login()
+    markers = await posted_markers(gh, repo, number, bot_login)
     plan = plan_review(files, markers, note=note)
     if plan is None:
         return
@@ -137,7 +142,7 @@ async def _post_review(
         log.info("delivery %s: superseded by a later delivery, not posting", context.delivery_id)
         return
     try:
-        await _post_once(gh, repo, number, head_sha, plan, files)
+        await _post_once(gh, repo, number, head_sha, plan, files, bot_login)
     except gidgethub.BadRequest as exc:
         if exc.status_code != 422 or not plan.comments:
             raise
@@ -148,7 +153,7 @@ async def _post_review(
         unanchored = [WorkflowFile(file.path, file.text, file.analysis, ()) for file in files]
         fallback = plan_review(unanchored, markers, note=note)
         if fallback is not None:
-            await _post_once(gh, repo, number, head_sha, fallback, unanchored)
+            await _post_once(gh, repo, number, head_sha, fallback, unanchored, bot_login)
 
 
 async def _post_once(
@@ -158,6 +163,7 @@ async def _post_once(
     head_sha: str,
     plan: ReviewPlan,
     files: list[WorkflowFile],
+    bot_login: str,
 ) -> None:
     """Post the review; if the answer is lost, post it again only if its markers are missing."""
 
@@ -168,6 +174,10 @@ async def _post_once(
 
     async def find() -> bool | None:
         # Posted if, read again, the pull request leaves nothing new to say.
-        return True if plan_review(files, await posted_markers(gh, repo, number)) is None else None
+        return (
+            True
+            if plan_review(files, await posted_markers(gh, repo, number, bot_login)) is None
+            else None
+        )
 
     await write_once(post, find, what=f"review of {repo.full_name}#{number}")
