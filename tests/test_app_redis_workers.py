@@ -93,3 +93,29 @@ async def test_job_of_a_killed_worker_is_finished_by_another(
     [run] = github.check_runs.values()
     assert run.status == "completed"
     assert SECRET not in log
+
+
+async def test_retry_after_a_kill_completes_the_check_run_its_first_try_created(
+    web: Any, github: FakeGitHub, rsa_keys: tuple[str, str], redis_url: str
+) -> None:
+    open_pull(github)
+    # The first try has created the check run and reads what was posted, for the review.
+    first_reading, first_release = github.hold(r"/pulls/2/comments")
+    env = worker_env(github, rsa_keys, redis_url)
+    await deliver(web, "d1")
+
+    first = await start_worker(env)
+    await asyncio.wait_for(first_reading.wait(), 30)
+    first.kill()
+    await first.wait()
+    first_release.set()
+    completed, finish = github.hold(r"/check-runs/\d+$")
+    second = await start_worker(env)
+    await asyncio.wait_for(completed.wait(), 30)
+    finish.set()
+    log = await stop(second)
+
+    assert "delivery d1: try 2" in log, log
+    assert len(github.reviews(REPO, 2)) == 1
+    [run] = github.check_runs.values()
+    assert run.status == "completed"

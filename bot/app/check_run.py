@@ -11,6 +11,7 @@ from typing import Any
 from gidgethub.abc import GitHubAPI
 
 from bot.app import check_output
+from bot.app.delivery import DeliveryContext
 from bot.app.workflows import (
     RepoConfig,
     Repository,
@@ -44,9 +45,17 @@ class CheckRun:
     annotations: int = 0
 
     @classmethod
-    async def start(cls, gh: GitHubAPI, repo: Repository, head_sha: str) -> CheckRun:
-        # Names this run among the commit's, should the answer to its creation be lost.
-        external_id = uuid.uuid4().hex
+    async def start(
+        cls,
+        gh: GitHubAPI,
+        repo: Repository,
+        head_sha: str,
+        *,
+        delivery: DeliveryContext | None = None,
+    ) -> CheckRun:
+        # Names this run among the commit's, should the answer to its creation be lost, or
+        # the delivery's first try be killed after creating it.
+        external_id = delivery.delivery_id if delivery is not None else uuid.uuid4().hex
         request = {
             "name": check_output.CHECK_NAME,
             "head_sha": head_sha,
@@ -63,11 +72,21 @@ class CheckRun:
             url_vars = repo.url_vars(
                 ref=head_sha, check_name=check_output.CHECK_NAME, filter="all", per_page=100
             )
-            async for run in gh.getiter(COMMIT_CHECK_RUNS_URL, url_vars, iterable_key="check_runs"):
-                if run.get("external_id") == external_id:
-                    return int(run["id"])
-            return None
+            found = [
+                int(run["id"])
+                async for run in gh.getiter(
+                    COMMIT_CHECK_RUNS_URL, url_vars, iterable_key="check_runs"
+                )
+                if run.get("external_id") == external_id
+            ]
+            # The newest: a redelivery of a failed delivery reuses its id.
+            return max(found, default=None)
 
+        if delivery is not None and delivery.attempt > 1:
+            earlier = await find()
+            if earlier is not None:
+                log.info("check run %d on %s: created by an interrupted try", earlier, head_sha)
+                return cls(gh, repo, earlier)
         check_run_id = await write_once(create, find, what=f"check run on {head_sha}")
         return cls(gh, repo, check_run_id)
 
@@ -137,6 +156,7 @@ async def check_commit(
     config_ref: str,
     config_changed: bool = False,
     source: Repository | None = None,
+    delivery: DeliveryContext | None = None,
 ) -> list[WorkflowFile]:
     """Analyse ``paths`` at ``sha`` (read from ``source``) and report them in a check run.
 
@@ -147,7 +167,7 @@ async def check_commit(
     repo_config = await read_repo_config(
         gh, repo, config_ref, changed_by_pull_request=config_changed
     )
-    check = await CheckRun.start(gh, repo, sha)
+    check = await CheckRun.start(gh, repo, sha, delivery=delivery)
     try:
         files = await analyse_files(gh, source, sha, paths, repo_config.config)
         await check.complete(files, repo_config)

@@ -203,6 +203,9 @@ class DeliveryContext:
     app_id: str
     # The App's own login (``<slug>[bot]``): only its comments carry trusted markers.
     bot_login: Callable[[], Awaitable[str]]
+    # 2 and more: an earlier try of this delivery was interrupted (its worker was killed) and
+    # may have created what this one is about to.
+    attempt: int = 1
 
     async def is_current(self) -> bool:
         """False once a later delivery about the same subject has arrived."""

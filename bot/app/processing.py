@@ -54,7 +54,9 @@ class Processor:
         self.commits = commits
         self.github: GitHubApp | None = None
 
-    async def process(self, event: sansio.Event, ticket: Ticket, received: float) -> str:
+    async def process(
+        self, event: sansio.Event, ticket: Ticket, received: float, *, attempt: int = 1
+    ) -> str:
         """Process the delivery; counts and returns its outcome. Never raises but to cancel."""
         outcome = "processed"
         try:
@@ -62,7 +64,7 @@ class Processor:
                 if not await self.order.is_current(ticket):
                     outcome = "superseded"
                     return outcome
-                outcome = await self._dispatch(event, ticket)
+                outcome = await self._dispatch(event, ticket, attempt)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             outcome = "malformed"
             log.warning("delivery %s: payload not understood (%r); skipped", event.delivery_id, exc)
@@ -85,7 +87,7 @@ class Processor:
             self.metrics.processed(time.monotonic() - received)
         return outcome
 
-    async def _dispatch(self, event: sansio.Event, ticket: Ticket) -> str:
+    async def _dispatch(self, event: sansio.Event, ticket: Ticket, attempt: int) -> str:
         context = DeliveryContext(
             delivery_id=event.delivery_id,
             ticket=ticket,
@@ -94,6 +96,7 @@ class Processor:
             metrics=self.metrics,
             app_id=self.config.app_id,
             bot_login=self.github.bot_login if self.github is not None else _not_connected,
+            attempt=attempt,
         )
         installation = (event.data.get("installation") or {}).get("id")
         gh = None

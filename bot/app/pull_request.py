@@ -108,7 +108,7 @@ async def review_pull_request(
         if claimed
         else contextlib.nullcontext()
     ):
-        check = await CheckRun.start(gh, repo, head_sha) if claimed else None
+        check = await CheckRun.start(gh, repo, head_sha, delivery=context) if claimed else None
         try:
             files = await analyse_files(gh, source, head_sha, changed, repo_config.config, changed)
             for file in files:

@@ -65,7 +65,12 @@ async def check_push(
     branch = ref.removeprefix("refs/heads/")
     async with released_on_failure(context.commits, repo.full_name, after):
         files = await check_commit(
-            gh, repo, after, paths, config_ref=config_ref(data["repository"], branch, after)
+            gh,
+            repo,
+            after,
+            paths,
+            config_ref=config_ref(data["repository"], branch, after),
+            delivery=context,
         )
     for file in files:
         for finding in file.analysis.findings:

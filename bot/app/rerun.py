@@ -50,7 +50,13 @@ async def _rerun(
         if not paths:
             return
         files = await check_commit(
-            gh, repo, sha, paths, config_ref=trusted, config_changed=config_changed
+            gh,
+            repo,
+            sha,
+            paths,
+            config_ref=trusted,
+            config_changed=config_changed,
+            delivery=context,
         )
     for file in files:
         for finding in file.analysis.findings:

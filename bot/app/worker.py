@@ -86,7 +86,9 @@ async def process_delivery(
             return "ignored"
         arrival = await state.order.arrival(delivery_id)
         ticket = await state.order.take(subject_of(event), arrival)
-        outcome = await state.processor.process(event, ticket, received)
+        outcome = await state.processor.process(
+            event, ticket, received, attempt=int(ctx.get("job_try") or 1)
+        )
         if outcome in FAILED_OUTCOMES:
             await forget(state.redis, delivery_id)
         return outcome
