@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -13,6 +13,7 @@ from bot import __version__
 from bot.checkout import discover, relative_to_root, repository_root
 from bot.engine import (
     CONFIG_PATH,
+    RULES,
     Config,
     ConfigError,
     analyse,
@@ -21,6 +22,7 @@ from bot.engine import (
 )
 from bot.engine.calls import Inputs, local_calls
 from bot.engine.document import MAX_BYTES
+from bot.engine.names import rule_hint, rule_named
 from bot.render import FileReport
 from bot.render.github import render_github
 from bot.render.json import render_json
@@ -44,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # ``check`` should not pay for importing the App's commands at start-up; any other
     # command line (help, a typo) needs them listed.
-    parser = _parser(with_app=not argv or argv[0] not in ("check", "--version"))
+    parser = _parser(with_app=not argv or argv[0] not in ("check", "rule", "--version"))
     args = parser.parse_args(argv)
     if not hasattr(args, "func"):
         parser.print_help(sys.stderr)
@@ -82,7 +84,14 @@ def _parser(*, with_app: bool = True) -> argparse.ArgumentParser:
         help="files, checked as given, or directories, searched for workflows "
         "(.github/workflows/*.yml) and action files (action.yml) (default: .)",
     )
-    check.add_argument("--format", choices=sorted(_RENDERERS), default="text")
+    check.add_argument(
+        "--format",
+        choices=sorted(_RENDERERS),
+        default="text",
+        help="output format: text for people (coloured on a terminal unless NO_COLOR is set; "
+        "FORCE_COLOR forces it), json, sarif for code scanning, github for annotations in "
+        "Actions (default: %(default)s)",
+    )
     check.add_argument(
         "--as-of",
         type=_date,
@@ -101,6 +110,14 @@ def _parser(*, with_app: bool = True) -> argparse.ArgumentParser:
     mode.add_argument("--diff", action="store_true", help="print the fixes as a unified diff")
     mode.add_argument("--fix", action="store_true", help="apply the fixes in place")
     check.set_defaults(func=_check)
+    rule = commands.add_parser(
+        "rule",
+        help="list the rules, or explain one",
+        description="Without an argument, list the rules; with a rule's id or name, print its "
+        "documentation.",
+    )
+    rule.add_argument("rule", nargs="?", metavar="ID|NAME", help="e.g. WW001 or its name")
+    rule.set_defaults(func=_rule)
     if with_app:
         _register_app_commands(commands)
     return parser
@@ -204,6 +221,8 @@ def _check(args: argparse.Namespace) -> int:
         reports.append(FileReport(path, analysis))
     if args.format == "sarif":
         output = render_sarif(reports, root=root)
+    elif args.format == "text":
+        output = render_text(reports, colour=_colour(os.environ))
     else:
         output = _RENDERERS[args.format](reports)
     sys.stdout.write(output)
@@ -215,6 +234,38 @@ def _check(args: argparse.Namespace) -> int:
     if any(report.error for report in reports):
         return EXIT_ERROR
     return EXIT_FINDINGS if any(report.findings for report in reports) else EXIT_CLEAN
+
+
+def _stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+def _colour(environ: Mapping[str, str]) -> bool:
+    """Colour on a terminal; NO_COLOR (no-color.org) turns it off, FORCE_COLOR on, in that
+    order of precedence, as CPython's own colouring does."""
+    if environ.get("NO_COLOR"):
+        return False
+    if environ.get("FORCE_COLOR"):
+        return True
+    return environ.get("TERM") != "dumb" and _stdout_is_terminal()
+
+
+def _rule(args: argparse.Namespace) -> int:
+    import textwrap  # only this command needs it
+
+    if args.rule is None:
+        width = max(len(rule.name) for rule in RULES)
+        for rule in RULES:
+            print(f"{rule.id}  {rule.name:<{width}}  {rule.summary}")
+        return EXIT_CLEAN
+    found = rule_named(args.rule)
+    if found is None:
+        raise UsageError(f"unknown rule {args.rule!r}{rule_hint(args.rule)}")
+    sys.stdout.write(
+        f"{found.id} {found.name}\n\n{found.summary}.\n\n{textwrap.fill(found.explanation, 88)}"
+        f"\n\nUnsafe:\n\n{found.unsafe}\nFixed:\n\n{found.fixed}\nMore: {found.docs_url}\n"
+    )
+    return EXIT_CLEAN
 
 
 def _caller_inputs(files: list[tuple[str, str]]) -> dict[Path, list[Inputs]]:

@@ -385,3 +385,88 @@ def test_sarif_uris_are_percent_encoded(repo: Path, capsys: pytest.CaptureFixtur
     (repo / ".github/workflows/unsafe.yml").rename(repo / ".github/workflows/my ci#1.yml")
     _, out, _ = run(capsys, "--format", "sarif")
     assert sarif_locations(out)[0]["uri"] == ".github/workflows/my%20ci%231.yml"
+
+
+# --- wheelwatch rule, help and colour ---------------------------------------------------------
+
+
+def test_rule_lists_every_rule(capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.engine import RULES
+
+    assert main(["rule"]) == 0
+    out = capsys.readouterr().out
+    assert [line.split()[:2] for line in out.splitlines()] == [[r.id, r.name] for r in RULES]
+
+
+@pytest.mark.parametrize("name", ["WW002", "ww002", "prerelease-restore-key"])
+def test_rule_prints_one_rules_documentation(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.engine import RULES_BY_ID
+
+    rule = RULES_BY_ID["WW002"]
+    assert main(["rule", name]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("WW002 prerelease-restore-key\n")
+    assert " ".join(rule.explanation.split()) in " ".join(out.split())
+    assert rule.unsafe in out and rule.fixed in out
+
+
+def test_rule_unknown_is_an_error_that_suggests_the_nearest(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["rule", "WW01"]) == 2
+    assert "unknown rule 'WW01' (did you mean 'WW001'?)" in capsys.readouterr().err
+
+
+def test_format_option_is_explained_in_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["check", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--format {github,json,sarif,text} output format:" in help_text
+
+
+@pytest.fixture
+def terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Standard output is a terminal, and neither NO_COLOR nor FORCE_COLOR is set."""
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    monkeypatch.setattr("bot.cli._stdout_is_terminal", lambda: True)
+
+
+def test_text_output_is_coloured_on_a_terminal(
+    repo: Path, terminal: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, out, _ = run(capsys, ".github/workflows/unsafe.yml")
+    assert "\x1b[" in out
+    assert "\x1b[1m.github/workflows/unsafe.yml\x1b[0m:15:16: \x1b[1;31mWW001\x1b[0m" in out
+
+
+def test_text_output_is_plain_when_piped(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    monkeypatch.setattr("bot.cli._stdout_is_terminal", lambda: False)
+    assert "\x1b[" not in run(capsys, ".github/workflows/unsafe.yml")[1]
+
+
+def test_no_color_turns_colour_off_on_a_terminal(
+    repo: Path, terminal: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert "\x1b[" not in run(capsys, ".github/workflows/unsafe.yml")[1]
+
+
+def test_force_color_colours_piped_output(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.setattr("bot.cli._stdout_is_terminal", lambda: False)
+    assert "\x1b[" in run(capsys, ".github/workflows/unsafe.yml")[1]
+
+
+def test_machine_formats_are_never_coloured(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    assert "\x1b[" not in run(capsys, "--format", "json")[1]
