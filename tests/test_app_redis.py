@@ -341,3 +341,14 @@ async def test_claim_released_by_its_owner_can_be_taken_again(store: redis.async
     taken_after_release = await claims.for_delivery("d3").claim(REPO, AFTER)
 
     assert (taken_while_held, taken_after_release) == (False, True)
+
+
+async def test_web_process_metrics_show_the_queue_in_redis(cluster: Cluster) -> None:
+    await cluster.deliver("pull_request", pull_request_payload())
+
+    text = await (await cluster.webs[1].get("/metrics")).text()
+
+    assert "wheelwatch_queue_depth 1.0" in text
+    assert 'wheelwatch_deliveries_total{event="pull_request",outcome="accepted"}' not in text
+    [age] = [line for line in text.splitlines() if line.startswith("wheelwatch_job_age_seconds ")]
+    assert float(age.split()[1]) >= 0

@@ -207,3 +207,23 @@ async def test_acknowledgement_does_not_wait_for_the_work(bot: Bot, github: Fake
     assert bot.app[SERVICE].metrics.deliveries[("pull_request", "processed")] == 0
     release.set()
     await asyncio.wait_for(bot.settle(), 5)
+
+
+async def test_metrics_show_the_waiting_deliveries_and_how_long_the_oldest_waited(
+    make_bot: Any, github: FakeGitHub
+) -> None:
+    bot = await make_bot(workers=1)
+    github.add_pull(REPO, 2, [])
+    github.add_pull(REPO, 3, [])
+    arrived, release = github.hold(r"/pulls/2/files")
+    await bot.deliver("pull_request", pull_request_payload(number=2))
+    await arrived.wait()  # the only worker is busy with PR 2
+    await bot.deliver("pull_request", pull_request_payload(number=3))
+
+    text = await (await bot.client.get("/metrics")).text()
+    release.set()
+    await bot.settle()
+
+    assert "wheelwatch_queue_depth 1.0" in text
+    [age] = [line for line in text.splitlines() if line.startswith("wheelwatch_job_age_seconds ")]
+    assert float(age.split()[1]) > 0

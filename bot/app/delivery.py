@@ -119,6 +119,10 @@ class SubjectQueue(Generic[T]):
     async def join(self) -> None:
         await self._order.join()
 
+    def oldest(self) -> T | None:
+        """The delivery at the head of the queue (subjects keep their place when replaced)."""
+        return next(iter(self._waiting.values()), None)
+
     def qsize(self) -> int:
         return self._order.qsize()
 

@@ -1,83 +1,114 @@
-"""Counters the server exposes at ``GET /metrics`` in the Prometheus text format."""
+"""What the server and the workers count, exposed at ``GET /metrics`` through prometheus_client.
+
+Each :class:`Metrics` has its own registry (a process holds one; tests hold many). Label values
+come from small closed sets (event names outside the App's are counted as ``other``,
+outcomes and rule ids are the App's own), so cardinality is bounded.
+"""
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable
+from collections.abc import Iterator, Mapping
+
+import prometheus_client
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 # Upper bounds (seconds) of the processing-latency histogram buckets.
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+CONTENT_TYPE = prometheus_client.CONTENT_TYPE_LATEST
 
 
 class Metrics:
-    """Process-wide counts; label values come from a small closed set, so cardinality is bounded."""
-
     def __init__(self) -> None:
-        self.deliveries: Counter[tuple[str, str]] = Counter()
-        self.findings: Counter[str] = Counter()
-        self.github_calls: Counter[tuple[str, str]] = Counter()
-        self.latency_buckets: list[int] = [0] * len(LATENCY_BUCKETS)
-        self.latency_count = 0
-        self.latency_sum = 0.0
-        self.queue_depth: Callable[[], int] = lambda: 0
+        self.registry = CollectorRegistry()
+        self._deliveries = Counter(
+            "wheelwatch_deliveries",
+            "Webhook deliveries by event and outcome.",
+            ["event", "outcome"],
+            registry=self.registry,
+        )
+        self._findings = Counter(
+            "wheelwatch_findings", "Findings reported, by rule.", ["rule"], registry=self.registry
+        )
+        self._github = Counter(
+            "wheelwatch_github_requests",
+            "GitHub API responses by method and status.",
+            ["method", "status"],
+            registry=self.registry,
+        )
+        self._latency = Histogram(
+            "wheelwatch_processing_seconds",
+            "Time from acceptance to the end of processing.",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self._queue_depth = Gauge(
+            "wheelwatch_queue_depth",
+            "Deliveries accepted and waiting for a worker.",
+            registry=self.registry,
+        )
+        self._job_age = Gauge(
+            "wheelwatch_job_age_seconds",
+            "How long the oldest delivery waiting for a worker has waited.",
+            registry=self.registry,
+        )
 
     def delivery(self, event: str, outcome: str) -> None:
-        self.deliveries[(event, outcome)] += 1
+        self._deliveries.labels(event, outcome).inc()
 
     def finding(self, rule_id: str) -> None:
-        self.findings[rule_id] += 1
+        self._findings.labels(rule_id).inc()
 
     def github_call(self, method: str, status: int | str) -> None:
-        self.github_calls[(method, str(status))] += 1
+        self._github.labels(method, str(status)).inc()
 
     def processed(self, seconds: float) -> None:
-        self.latency_count += 1
-        self.latency_sum += seconds
-        for index, bound in enumerate(LATENCY_BUCKETS):
-            if seconds <= bound:
-                self.latency_buckets[index] += 1
+        self._latency.observe(seconds)
 
-    def render(self) -> str:
-        lines = [
-            "# HELP wheelwatch_deliveries_total Webhook deliveries by event and outcome.",
-            "# TYPE wheelwatch_deliveries_total counter",
-        ]
-        for (event, outcome), count in sorted(self.deliveries.items()):
-            lines.append(
-                f'wheelwatch_deliveries_total{{event="{_label(event)}",'
-                f'outcome="{outcome}"}} {count}'
-            )
-        lines += [
-            "# HELP wheelwatch_findings_total Findings reported, by rule.",
-            "# TYPE wheelwatch_findings_total counter",
-        ]
-        for rule_id, count in sorted(self.findings.items()):
-            lines.append(f'wheelwatch_findings_total{{rule="{rule_id}"}} {count}')
-        lines += [
-            "# HELP wheelwatch_github_requests_total GitHub API responses by method and status.",
-            "# TYPE wheelwatch_github_requests_total counter",
-        ]
-        for (method, status), count in sorted(self.github_calls.items()):
-            lines.append(
-                f'wheelwatch_github_requests_total{{method="{method}",status="{status}"}} {count}'
-            )
-        lines += [
-            "# HELP wheelwatch_queue_depth Deliveries accepted and waiting for a worker.",
-            "# TYPE wheelwatch_queue_depth gauge",
-            f"wheelwatch_queue_depth {self.queue_depth()}",
-            "# HELP wheelwatch_processing_seconds Time from acceptance to the end of processing.",
-            "# TYPE wheelwatch_processing_seconds histogram",
-        ]
-        for bound, count in zip(LATENCY_BUCKETS, self.latency_buckets, strict=True):
-            lines.append(f'wheelwatch_processing_seconds_bucket{{le="{bound}"}} {count}')
-        lines += [
-            f'wheelwatch_processing_seconds_bucket{{le="+Inf"}} {self.latency_count}',
-            f"wheelwatch_processing_seconds_sum {self.latency_sum:.6f}",
-            f"wheelwatch_processing_seconds_count {self.latency_count}",
-        ]
-        return "\n".join(lines) + "\n"
+    def queue(self, depth: int, oldest_age: float) -> None:
+        """The queue as it is now (read before each exposition: Redis has it in the other mode)."""
+        self._queue_depth.set(depth)
+        self._job_age.set(oldest_age)
+
+    def render(self) -> bytes:
+        return prometheus_client.generate_latest(self.registry)
+
+    @property
+    def deliveries(self) -> DeliveryCounts:
+        """Deliveries counted so far, by (event, outcome): a live view, 0 for none."""
+        return DeliveryCounts(self.registry)
+
+    @property
+    def latency_count(self) -> int:
+        """Deliveries whose processing time was observed."""
+        for metric in self._latency.collect():
+            for sample in metric.samples:
+                if sample.name.endswith("_count"):
+                    return int(sample.value)
+        return 0
 
 
-def _label(value: str) -> str:
-    """Event names come from a header: keep label values to a safe alphabet."""
-    return "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in value)[:64]
+class DeliveryCounts(Mapping[tuple[str, str], int]):
+    """``wheelwatch_deliveries_total`` read from the registry, like a ``collections.Counter``."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._registry = registry
+
+    def __getitem__(self, key: tuple[str, str]) -> int:
+        event, outcome = key
+        labels = {"event": event, "outcome": outcome}
+        return int(self._registry.get_sample_value("wheelwatch_deliveries_total", labels) or 0)
+
+    def __contains__(self, key: object) -> bool:
+        return key in set(self._keys())
+
+    def _keys(self) -> Iterator[tuple[str, str]]:
+        for metric in self._registry.collect():
+            for sample in metric.samples:
+                if sample.name == "wheelwatch_deliveries_total":
+                    yield (sample.labels["event"], sample.labels["outcome"])
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return self._keys()
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self._keys())

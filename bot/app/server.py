@@ -39,7 +39,7 @@ from bot.app.config import AppConfig
 from bot.app.delivery import CommitClaims, LatestWins, SubjectQueue, Ticket
 from bot.app.github import GitHubApp
 from bot.app.log_limits import OneLineClientErrors
-from bot.app.metrics import Metrics
+from bot.app.metrics import CONTENT_TYPE, Metrics
 from bot.app.processing import FAILED_OUTCOMES, KNOWN_EVENTS, ROUTER, Processor, event_label
 
 log = logging.getLogger(__name__)
@@ -171,7 +171,6 @@ class WebhookService:
         self._secret = config.webhook_secret.encode()
         self._full_since_warning = 0
         self._full_warned_at = -FULL_WARNING_INTERVAL
-        metrics.queue_depth = self.queue.qsize
 
     def _refuse(self, status: int, reason: str, event: str = "unknown") -> web.Response:
         self.metrics.delivery(event, f"refused_{status}")
@@ -347,7 +346,10 @@ def create_app(
         )
 
     async def metrics_text(_request: web.Request) -> web.Response:
-        return web.Response(text=metrics.render(), content_type="text/plain")
+        oldest = service.queue.oldest()
+        age = time.monotonic() - oldest.received if oldest is not None else 0.0
+        metrics.queue(service.queue.qsize(), age)
+        return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
     app.router.add_post("/webhook", service.handle_webhook)
     app.router.add_post("/", service.handle_webhook)

@@ -19,7 +19,7 @@ from arq.connections import ArqRedis, RedisSettings, create_pool
 from redis.exceptions import RedisError
 
 from bot.app.config import AppConfig
-from bot.app.metrics import Metrics
+from bot.app.metrics import CONTENT_TYPE, Metrics
 from bot.app.processing import KNOWN_EVENTS, event_label
 from bot.app.queue_redis import RedisIntake
 from bot.app.server import MAX_HEADER_CHARS, verify_signature
@@ -127,7 +127,13 @@ def create_redis_app(config: AppConfig) -> web.Application:
         return web.json_response({"status": "ok", "queue": queued})
 
     async def metrics_text(_request: web.Request) -> web.Response:
-        return web.Response(text=metrics.render(), content_type="text/plain")
+        # The queue is Redis's, shared by every process: each web process reports all of it.
+        if service.intake is not None:
+            try:
+                metrics.queue(await service.intake.queued(), await service.intake.oldest_age())
+            except (RedisError, OSError) as exc:
+                log.warning("metrics: Redis unavailable (%r); queue figures are stale", exc)
+        return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
     app.router.add_post("/webhook", service.handle_webhook)
     app.router.add_post("/", service.handle_webhook)

@@ -22,7 +22,7 @@ from arq.worker import Worker, func
 
 from bot.app.config import AppConfig
 from bot.app.metrics import Metrics
-from bot.app.processing import FAILED_OUTCOMES, ROUTER, Processor
+from bot.app.processing import FAILED_OUTCOMES, ROUTER, Processor, event_label
 from bot.app.queue_redis import (
     JOB_FUNCTION,
     JobLease,
@@ -79,10 +79,10 @@ async def process_delivery(
                 raise Refused(400, "malformed delivery")
         except Refused as refused:
             log.warning("delivery %s: %s; skipped", delivery_id, refused.reason)
-            state.metrics.delivery(event_name, "malformed")
+            state.metrics.delivery(event_label(event_name), "malformed")
             return "malformed"
         if not ROUTER.fetch(event):
-            state.metrics.delivery(event_name, "ignored")
+            state.metrics.delivery(event_label(event_name), "ignored")
             return "ignored"
         arrival = await state.order.arrival(delivery_id)
         ticket = await state.order.take(subject_of(event), arrival)
