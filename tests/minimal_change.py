@@ -172,7 +172,8 @@ def _outside_keys(text: str, jobs: dict[str, list[_Step]]) -> list[str]:
     for steps in jobs.values():
         for step in steps:
             if step.hashes_the_build:
-                skipped.update(range(step.node.start_mark.line, _last_line(text, step.node) + 1))
+                last_value = step.node.value[-1][1]
+                skipped.update(range(step.node.start_mark.line, _last_line(text, last_value) + 1))
             if not step.uses.startswith(_CACHE):
                 continue
             inputs = _get(step.node, "with")
@@ -270,6 +271,14 @@ def _restore_keys(
     new_lines = _raw(after, new_node).splitlines() if new_node is not None else []
     if new_node is not None and old_node.style != new_node.style:
         return [f"{where}: restore-keys style {old_node.style!r} became {new_node.style!r}"]
+    # The build the fixed key names: a restore-key that names it, or the requested version,
+    # must stay; one that names neither (or another, inexact, output) may be dropped.
+    old_key, new_key = old.input("key"), new.input("key")
+    before_key = set(_TOKEN.findall(_raw(before, old_key) if old_key is not None else ""))
+    after_key = _TOKEN.findall(_raw(after, new_key) if new_key is not None else "")
+    exact = {_body(t) for t in after_key if _is_resolved(t) and t not in before_key} or {
+        _body(t) for t in after_key if _is_resolved(t)
+    }
     problems: list[str] = []
     values = [line.strip() for line in (new_node.value if new_node else "").splitlines()]
     duplicates = sorted(v for v, count in Counter(v for v in values if v).items() if count > 1)
@@ -279,7 +288,7 @@ def _restore_keys(
     for line in old_lines:
         if j < len(new_lines) and _token_difference(line, new_lines[j], requested) is None:
             j += 1
-        elif _names_a_version(line, requested):
+        elif _names_a_version(line, requested | exact):
             shown = new_lines[j] if j < len(new_lines) else None
             problems.append(f"{where}: restore-key {line.strip()!r} became {shown!r}")
             j += 1
@@ -288,9 +297,8 @@ def _restore_keys(
     return problems
 
 
-def _names_a_version(line: str, requested: set[str]) -> bool:
-    bodies = {body.strip() for body in _EXPRESSION.findall(line)}
-    return bool(bodies & requested) or any(_RESOLVED.fullmatch(body) for body in bodies)
+def _names_a_version(line: str, versions: set[str]) -> bool:
+    return bool({body.strip() for body in _EXPRESSION.findall(line)} & versions)
 
 
 def _token_difference(old: str, new: str, requested: set[str]) -> str | None:
@@ -381,7 +389,10 @@ def _steps(sequence: SequenceNode) -> list[_Step]:
             continue
         uses = _scalar(item, "uses")
         run = _scalar(item, "run")
-        base = _scalar(item, "name") or re.sub(r"@.*", "", uses) or run.split("\n")[0]
+        inputs = _get(item, "with")
+        path = _scalar(inputs, "path") if isinstance(inputs, MappingNode) else ""
+        base = _scalar(item, "name") or f"{re.sub(r'@.*', '', uses)} {path}".strip()
+        base = base or run.split("\n")[0]
         steps.append(
             _Step(
                 label=f"{base}#{ranks[base]}",

@@ -58,18 +58,16 @@ def test_fix_adds_an_id_and_replaces_the_requested_version_everywhere() -> None:
     ).replace(
         "            pip-${{ runner.os }}-${{ matrix.python }}-\n",
         f"            pip-${{{{ runner.os }}}}-{token}-\n",
-    ).replace(
-        "            pip-${{ runner.os }}-\n",
-        f"            pip-${{{{ runner.os }}}}-{token}-\n",
-    )
+    ).replace("            pip-${{ runner.os }}-\n", "")
 
 
-def test_fix_description_says_which_id_it_adds() -> None:
+def test_fix_description_says_which_id_it_adds_and_which_restore_key_it_drops() -> None:
     finding = only_finding(textwrap.dedent(MATRIX_WORKFLOW))
     assert finding.fix is not None
     assert finding.fix.description == (
         "Key the cache on steps.setup-python.outputs.python-version, the exact build "
-        "(adds id: setup-python to the setup-python step)"
+        "(adds id: setup-python to the setup-python step); drops the restore-key "
+        "'pip-${{ runner.os }}-', which would restore a cache built by any Python"
     )
 
 
@@ -327,7 +325,7 @@ CACHE_FIRST = """\
     """
 
 
-def test_fix_moves_a_cache_restored_before_setup_python_below_it() -> None:
+def test_fix_puts_setup_python_before_a_cache_restored_before_it() -> None:
     assert fixed(CACHE_FIRST) == textwrap.dedent(
         """\
         on: push
@@ -348,7 +346,7 @@ def test_fix_moves_a_cache_restored_before_setup_python_below_it() -> None:
     )
 
 
-def test_fix_all_moves_several_caches_that_precede_setup_python() -> None:
+def test_fix_all_fixes_several_caches_that_precede_setup_python() -> None:
     text = textwrap.dedent(CACHE_FIRST).replace(
         "      - uses: actions/setup-python@v6\n",
         "      - name: second\n        uses: actions/cache@v5\n        with:\n"
@@ -366,3 +364,221 @@ def test_finding_identity_survives_a_step_added_above() -> None:
     shifted = text.replace("    steps:\n", "    steps:\n      - run: echo first\n")
     (after,) = check(shifted)
     assert after.fingerprint == before.fingerprint
+
+
+# --- changing only what must change (issue #7) ---------------------------------------------
+
+
+def matrix_cache(cache_lines: str) -> str:
+    """A matrix job whose setup-python (id: py) installs ``matrix.python``, then a pip
+    cache with ``cache_lines`` under ``with:``."""
+    return (
+        "on: push\njobs:\n  test:\n    runs-on: ubuntu-latest\n"
+        "    strategy:\n      matrix:\n"
+        '        python: ["3.14", "3.16-dev"]\n        arch: [x64, x86]\n'
+        "    steps:\n"
+        "      - uses: actions/setup-python@v6\n"
+        "        id: py\n"
+        "        with:\n"
+        "          python-version: ${{ matrix.python }}\n"
+        "      - uses: actions/cache@v5\n"
+        "        with:\n"
+        "          path: ~/.cache/pip\n" + cache_lines
+    )
+
+
+def test_fix_keeps_a_cache_bust_token_in_the_restore_key() -> None:
+    lines = (
+        "          key: ${{ runner.os }}-${{ matrix.python }}-v1-${{ hashFiles('r.txt') }}\n"
+        "          restore-keys: |\n"
+        "            ${{ runner.os }}-${{ matrix.python }}-v1-\n"
+    )
+    expected = lines.replace("${{ matrix.python }}", TOKEN)
+    assert fixed(matrix_cache(lines)) == matrix_cache(expected)
+
+
+def test_fix_keeps_the_other_matrix_axes_of_each_restore_key() -> None:
+    lines = (
+        "          key: pip-${{ matrix.python }}-${{ matrix.arch }}-${{ hashFiles('r.txt') }}\n"
+        "          restore-keys: |\n"
+        "            pip-${{ matrix.python }}-${{ matrix.arch }}-\n"
+        "            pip-${{ matrix.python }}-\n"
+    )
+    expected = lines.replace("${{ matrix.python }}", TOKEN)
+    assert fixed(matrix_cache(lines)) == matrix_cache(expected)
+
+
+def test_fix_keeps_a_dollarless_expression_typo_as_written() -> None:
+    lines = (
+        "          key: pip-${{ matrix.python }}-{{ matrix.arch }}-${{ hashFiles('r.txt') }}\n"
+        "          restore-keys: |\n"
+        "            pip-${{ matrix.python }}-{{ matrix.arch }}-\n"
+    )
+    expected = lines.replace("${{ matrix.python }}", TOKEN)
+    assert fixed(matrix_cache(lines)) == matrix_cache(expected)
+
+
+def test_fix_drops_a_version_less_restore_key_rather_than_copy_another() -> None:
+    lines = (
+        "          key: pip-${{ matrix.python }}-${{ hashFiles('r.txt') }}\n"
+        "          restore-keys: |\n"
+        "            pip-${{ matrix.python }}-\n"
+        "            pip-\n"
+    )
+    expected = lines.replace("${{ matrix.python }}", TOKEN).replace("            pip-\n", "")
+    assert fixed(matrix_cache(lines)) == matrix_cache(expected)
+
+
+def test_fix_description_says_which_restore_key_it_drops() -> None:
+    lines = (
+        "          key: pip-${{ matrix.python }}-x\n"
+        "          restore-keys: |\n"
+        "            pip-${{ matrix.python }}-\n"
+        "            pip-\n"
+    )
+    fix = only_finding(matrix_cache(lines)).fix
+    assert fix is not None
+    assert fix.description.endswith(
+        "; drops the restore-key 'pip-', which would restore a cache built by any Python"
+    )
+
+
+def test_fix_drops_the_restore_keys_entry_when_its_only_line_would_copy_the_key() -> None:
+    lines = "          key: pip-${{ matrix.python }}\n          restore-keys: |\n            pip-\n"
+    assert fixed(matrix_cache(lines)) == matrix_cache(f"          key: pip-{TOKEN}\n")
+
+
+def test_fix_never_leaves_two_identical_restore_keys() -> None:
+    lines = (
+        "          key: ${{ runner.os }}-pip-${{ matrix.python }}-x\n"
+        "          restore-keys: |\n"
+        "            ${{ runner.os }}-pip-${{ matrix.python }}-\n"
+        "            ${{ runner.os }}-pip-\n"
+    )
+    result = fixed(matrix_cache(lines))
+    restore = result.split("restore-keys: |\n")[1].splitlines()
+    assert len(restore) == len(set(restore)) == 1
+
+
+CACHES_THEN_SETUP = """\
+    on: push
+    jobs:
+      test:
+        runs-on: ubuntu-latest
+        steps:
+          - uses: actions/checkout@v5
+
+          # Configure pip cache
+          - name: Cache pip (Linux)
+            uses: actions/cache@v5
+            with:
+              path: ~/.cache/pip
+              key: pip-${{ hashFiles('r') }}
+
+          - name: Cache pip (macOS)
+            uses: actions/cache@v5
+            with:
+              path: ~/Library/Caches/pip
+              key: pip-${{ hashFiles('r') }}
+
+          # Set up Python
+          - uses: actions/setup-python@v6
+            with:
+              python-version: "3.16-dev"
+
+          # Install dependencies
+          - run: pip install -r r
+    """
+
+
+def test_setup_step_moves_above_the_caches_with_its_comment_and_they_keep_their_order() -> None:
+    text = textwrap.dedent(CACHES_THEN_SETUP)
+    result, count = fix_all(text, as_of=TODAY)
+    token = "${{ steps.setup-python.outputs.python-version }}"
+    assert count == 2
+    assert result == text.replace(
+        "\n      # Configure pip cache\n",
+        "\n      # Set up Python\n"
+        "      - uses: actions/setup-python@v6\n"
+        "        id: setup-python\n"
+        "        with:\n"
+        '          python-version: "3.16-dev"\n'
+        "\n"
+        "      # Configure pip cache\n",
+    ).replace(
+        "\n      # Set up Python\n      - uses: actions/setup-python@v6\n        with:\n"
+        '          python-version: "3.16-dev"\n\n',
+        "\n",
+    ).replace("pip-${{ hashFiles", f"pip-{token}-${{{{ hashFiles")
+
+
+def test_cache_moves_below_the_setup_step_with_its_comment_when_another_step_is_between() -> None:
+    text = textwrap.dedent(
+        """\
+        on: push
+        jobs:
+          test:
+            runs-on: ubuntu-latest
+            steps:
+              # Restore the pip cache
+              - uses: actions/cache@v5
+                with:
+                  path: ~/.cache/pip
+                  key: pip-x
+
+              - run: echo between
+              # Set up Python
+              - uses: actions/setup-python@v6
+                with:
+                  python-version: "3.16-dev"
+              # Test
+              - run: pytest
+        """
+    )
+    assert fixed(text) == textwrap.dedent(
+        """\
+        on: push
+        jobs:
+          test:
+            runs-on: ubuntu-latest
+            steps:
+              - run: echo between
+              # Set up Python
+              - uses: actions/setup-python@v6
+                id: setup-python
+                with:
+                  python-version: "3.16-dev"
+
+              # Restore the pip cache
+              - uses: actions/cache@v5
+                with:
+                  path: ~/.cache/pip
+                  key: pip-x-${{ steps.setup-python.outputs.python-version }}
+              # Test
+              - run: pytest
+        """
+    )
+
+
+def test_fix_of_a_crlf_file_adds_crlf_lines() -> None:
+    text = textwrap.dedent(MATRIX_WORKFLOW).replace("\n", "\r\n")
+    (finding,) = check(text)
+    assert finding.fix is not None
+    result = apply_edits(text, finding.fix.edits)
+    assert "id: setup-python\r\n" in result
+    assert result.count("\n") == result.count("\r\n")
+
+
+def test_hash_step_of_a_crlf_file_has_crlf_lines() -> None:
+    text = (
+        "on: push\r\njobs:\r\n  test:\r\n    runs-on: ubuntu-latest\r\n    steps:\r\n"
+        "      - uses: deadsnakes/action@v3.2.0\r\n"
+        "        with:\r\n          python-version: 3.16-dev\r\n"
+        "      - uses: actions/cache@v5\r\n"
+        "        with:\r\n          path: ~/.cache/pip\r\n          key: pip-x\r\n"
+    )
+    (finding,) = check(text)
+    assert finding.fix is not None
+    result = apply_edits(text, finding.fix.edits)
+    assert "python -VV" in result
+    assert result.count("\n") == result.count("\r\n")

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from minimal_change import changes_beyond_the_fix
 from support import TODAY, fix_problems
 
-from bot.engine import analyse, fix_all
+from bot.engine import analyse, apply_edits, fix_all
 
 PYTHONS = [
     "3.13",
@@ -104,6 +105,13 @@ def workflows(draw: st.DrawFn) -> Generated:
     lines.append("    steps:")
     if draw(st.booleans()):
         lines.append("      - uses: actions/checkout@v5  # checkout")
+    # Caches restored before Python is set up: the fix moves steps, with their comments.
+    caches_first = not draw(st.integers(0, 3))
+    if caches_first:
+        for _ in range(draw(st.integers(1, 2))):
+            lines += cache_step(draw)
+    if draw(st.booleans()):
+        lines.append("      # Set up Python")
     setup_ref = draw(st.sampled_from(["v6", "v5", "v2", "v2.3.1", "v4.6.0"]))
     lines.append(f"      - uses: actions/setup-python@{setup_ref}")
     if draw(st.booleans()):
@@ -123,7 +131,7 @@ def workflows(draw: st.DrawFn) -> Generated:
         if draw(st.booleans()):
             lines.append("        with:")
             lines.append("          enable-cache: true")
-    for _ in range(draw(st.integers(1, 2))):
+    for _ in range(draw(st.integers(0 if caches_first else 1, 2))):
         lines += cache_step(draw)
     text = "\n".join(lines) + "\n"
     all_fixable = not uses_uv and "nightly" not in text and ">-" not in text
@@ -133,7 +141,10 @@ def workflows(draw: st.DrawFn) -> Generated:
 
 
 def cache_step(draw: st.DrawFn) -> list[str]:
-    lines = [f"      - uses: actions/cache@{draw(st.sampled_from(['v4', 'v5']))}"]
+    lines = [""] if draw(st.booleans()) else []
+    if draw(st.booleans()):
+        lines.append(f"      # {draw(st.sampled_from(['pip', 'Restore the cache', 'deps']))}")
+    lines.append(f"      - uses: actions/cache@{draw(st.sampled_from(['v4', 'v5']))}")
     if not draw(st.integers(0, 3)):
         lines.append("        if: matrix.python != '3.16-dev'")
     lines.append("        with:")
@@ -187,6 +198,24 @@ def test_fixing_is_idempotent(generated: Generated) -> None:
     assert analyse(once, as_of=TODAY).error is None
     assert fix_all(once, as_of=TODAY) == (once, 0), generated.text
     assert all(f.fix is None for f in analyse(once, as_of=TODAY).findings)
+
+
+@SETTINGS
+@given(workflows(), st.sampled_from(["\n", "\r\n"]))
+def test_fix_all_changes_only_what_must_change(generated: Generated, newline: str) -> None:
+    text = generated.text.replace("\n", newline)
+    fixed, _ = fix_all(text, as_of=TODAY)
+    assert changes_beyond_the_fix(text, fixed) == [], text
+
+
+@SETTINGS
+@given(workflows(), st.sampled_from(["\n", "\r\n"]))
+def test_each_offered_fix_changes_only_what_must_change(generated: Generated, newline: str) -> None:
+    text = generated.text.replace("\n", newline)
+    for finding in analyse(text, as_of=TODAY).findings:
+        if finding.fix is not None:
+            after = apply_edits(text, finding.fix.edits)
+            assert changes_beyond_the_fix(text, after) == [], (finding.fix.description, text)
 
 
 @SETTINGS

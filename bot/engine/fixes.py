@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date
 
 from bot.engine import rules
+from bot.engine.actions import CACHE
 from bot.engine.analysis import Context, Issue, analyse, detect
 from bot.engine.config import Config
 from bot.engine.document import DocumentError, YScalar
@@ -167,47 +168,165 @@ def _move_below_setup(issue: Issue, context: Context) -> Fix | None:
     if len(issue.sources) != 1:
         return None
     (index,) = issue.sources
-    steps = issue.job.steps
-    position = {step.index: n for n, step in enumerate(steps)}
-    if index not in position or issue.step.index not in position:
+    setup = next((step for step in issue.job.steps if step.index == index), None)
+    if setup is None:
         return None
-    moved = _step_lines(steps, position[issue.step.index], context)
-    target = _step_lines(steps, position[index], context)
-    if moved is None or target is None:
+    moved = _moved_below(issue.step, setup, issue.job.steps, [], context)
+    if moved is None:
         return None
-    text = context.source.text[moved[0] : moved[1]]
-    if not text.endswith(("\n", "\r")):
-        return None
-    setup = steps[position[index]]
     return Fix(
         f"Move this step below '{setup.label}', so that its cache key names that Python",
-        (
-            context.source.edit(moved[0], moved[1], ""),
-            context.source.edit(target[1], target[1], text),
-        ),
+        tuple(moved),
     )
 
 
-def _step_lines(steps: list[Step], n: int, context: Context) -> tuple[int, int] | None:
-    """Offsets of the whole lines a block-sequence step occupies, up to the next step."""
+# --- moving steps ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Block:
+    """Offsets of the whole lines a block-sequence step occupies: from its leading comments
+    (``start``) to the end of its last line (``end``), and the blank lines around it (from
+    ``before`` to ``start``, and from ``end`` to ``after``). A comment at the dash's
+    indentation just above a step describes it; blank lines separate, and stay between."""
+
+    before: int
+    start: int
+    end: int
+    after: int
+
+
+def _block(steps: list[Step], n: int, context: Context) -> _Block | None:
     step = steps[n]
     if step.node.flow:
         return None
     source = context.source
-    start = source.starts[step.node.line - 1]
-    if not source.text[start : step.node.start].strip().startswith("-"):
+    lines = source.lines
+    dash = step.node.line - 1
+    prefix = source.text[source.starts[dash] : step.node.start]
+    if not prefix.strip().startswith("-"):
         return None  # not the first key on a ``- `` line
+    indent = _indent(prefix)
     if n + 1 < len(steps):
         following = steps[n + 1].node
-        end = source.starts[following.line - 1]
-        if not source.text[end : following.start].strip().startswith("-"):
+        bound = following.line - 1
+        if not source.text[source.starts[bound] : following.start].strip().startswith("-"):
             return None
     else:
-        line, _ = source.position(max(step.node.end - 1, step.node.start))
-        while line < len(source.starts) and not source.lines[line - 1].strip():
-            line -= 1
-        end = source.starts[line] if line < len(source.starts) else len(source.text)
-    return start, end
+        bound, _ = source.position(max(step.node.end - 1, step.node.start))
+    last = dash
+    for number in range(dash, min(bound, len(lines))):
+        line = lines[number]
+        # A comment at the dash's indentation or less belongs to what follows the step.
+        if line.strip() and not (line.lstrip().startswith("#") and _indent(line) <= indent):
+            last = number
+    first = dash
+    while (
+        first and lines[first - 1].lstrip().startswith("#") and _indent(lines[first - 1]) == indent
+    ):
+        first -= 1
+    before = first
+    while before and not lines[before - 1].strip():
+        before -= 1
+    after = last + 1
+    while after < len(lines) - 1 and not lines[after].strip():
+        after += 1
+
+    def offset(number: int) -> int:
+        return source.starts[number] if number < len(source.starts) else len(source.text)
+
+    return _Block(offset(before), offset(first), offset(last + 1), offset(after))
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def _block_text(block: _Block, edits: list[TextEdit], context: Context) -> str | None:
+    """The block's text with ``edits`` (which must lie inside it) applied."""
+    if any(edit.start < block.start or edit.end > block.end for edit in edits):
+        return None
+    local = [
+        replace(edit, start=edit.start - block.start, end=edit.end - block.start) for edit in edits
+    ]
+    text = apply_edits(context.source.text[block.start : block.end], local)
+    return text if text.endswith(("\n", "\r")) else None
+
+
+def _moved_below(
+    step: Step,
+    target: Step,
+    steps: list[Step],
+    edits: list[TextEdit],
+    context: Context,
+    lead: str = "",
+) -> list[TextEdit] | None:
+    """Edits that cut ``step`` (with ``edits`` applied to it) and the comments above it, and
+    paste it below ``target``, after ``lead`` (lines added with it)."""
+    position = {s.index: n for n, s in enumerate(steps)}
+    cut = _block(steps, position[step.index], context)
+    paste = _block(steps, position[target.index], context)
+    if cut is None or paste is None:
+        return None
+    text = _block_text(cut, edits, context)
+    if text is None:
+        return None
+    # Blank lines below the step now separate it from the step it follows.
+    separator = context.source.text[cut.end : cut.after]
+    return [
+        context.source.edit(cut.start, cut.after, ""),
+        context.source.edit(paste.end, paste.end, separator + lead + text),
+    ]
+
+
+def _moved_above(
+    step: Step,
+    target: Step,
+    steps: list[Step],
+    edits: list[TextEdit],
+    context: Context,
+    trail: str = "",
+) -> list[TextEdit] | None:
+    """Edits that cut ``step`` (with ``edits`` applied to it) and the comments above it, and
+    paste it above ``target`` and its comments, followed by ``trail`` (lines added with it)."""
+    position = {s.index: n for n, s in enumerate(steps)}
+    cut = _block(steps, position[step.index], context)
+    paste = _block(steps, position[target.index], context)
+    if cut is None or paste is None:
+        return None
+    text = _block_text(cut, edits, context)
+    if text is None:
+        return None
+    # The blank lines on one side of the step go with it, to separate it from the target.
+    if cut.after > cut.end:
+        removed, separator = (cut.start, cut.after), context.source.text[cut.end : cut.after]
+    else:
+        removed, separator = (cut.before, cut.end), context.source.text[cut.before : cut.start]
+    return [
+        context.source.edit(paste.start, paste.start, text + trail + separator),
+        context.source.edit(*removed, ""),
+    ]
+
+
+def _may_move_above_caches(cache: Step, setup: Step, steps: list[Step], context: Context) -> bool:
+    """Whether only caches run between ``cache`` and ``setup``, and ``setup`` reads none of
+    their outputs: then the setup step can move above them, and the caches keep their order."""
+    first = _first_of_caches_before(setup, steps)
+    jumped = {s.id for s in steps if first.index <= s.index < setup.index and s.id}
+    setup_text = context.source.text[setup.node.start : setup.node.end]
+    mentioned = set(re.findall(r"steps\.([\w-]+)", setup_text))
+    return first.index <= cache.index and not jumped & mentioned
+
+
+def _first_of_caches_before(setup: Step, steps: list[Step]) -> Step:
+    """The first of the ``actions/cache`` steps that run just before ``setup``."""
+    position = next(n for n, s in enumerate(steps) if s is setup)
+    first = setup
+    for step in reversed(steps[:position]):
+        if step.uses is None or step.uses.owner_repo != CACHE:
+            break
+        first = step
+    return first
 
 
 # --- cache keys -------------------------------------------------------------------------
@@ -266,146 +385,225 @@ def _build_hash_key_fix(issue: Issue, context: Context) -> Fix | None:
     requested: set[str] = set()
     for setup in setups:
         requested |= _request_paths(setup)
-    cache_edits = _cache_key_edits(issue, token, requested, context)
-    if cache_edits is None:
+    keyed = _cache_key_edits(issue, token, requested, context)
+    if keyed is None:
         return None
+    cache_edits, dropped = keyed
     description = f"Key the cache on env.{variable}, a hash of python -VV (the exact build)"
     if writer is not None:
-        return Fix(description, tuple(cache_edits))
+        return Fix(description + _dropping(dropped), tuple(cache_edits))
     position = {s.index: n for n, s in enumerate(steps)}
-    paste = _step_lines(steps, position[anchor.index], context)
-    cache_lines = _step_lines(steps, position[issue.step.index], context)
-    if paste is None or cache_lines is None:
+    paste = _block(steps, position[anchor.index], context)
+    if paste is None:
         return None
-    prefix = context.source.text[cache_lines[0] : issue.step.node.start]
-    dash, key_indent = " " * prefix.index("-"), " " * len(prefix)
+    source = context.source
+    dash_line = source.starts[issue.step.node.line - 1]
+    prefix = source.text[dash_line : issue.step.node.start]
+    dash, key_indent, newline = " " * prefix.index("-"), " " * len(prefix), source.line_break
     hash_step = (
-        f"{dash}- name: Hash the Python build\n"
-        f"{key_indent}shell: bash\n"
+        f"{dash}- name: Hash the Python build{newline}"
+        f"{key_indent}shell: bash{newline}"
         f"{key_indent}run: echo \"{variable}=$(python -VV | sha256sum | cut -d' ' -f1)\" "
-        '>> "$GITHUB_ENV"\n'
+        f'>> "$GITHUB_ENV"{newline}'
     )
     description += f", computed after '{anchor.label}'"
     if issue.step.index < last:
-        moved = _moved_below(issue.step, anchor, steps, cache_edits, context)
-        if moved is None:
+        if len(setups) == 1 and _may_move_above_caches(issue.step, anchor, steps, context):
+            first = _first_of_caches_before(anchor, steps)
+            moved = _moved_above(anchor, first, steps, [], context, trail=hash_step)
+            description += f", and set up Python first ('{anchor.label}' moves up)"
+            edits = None if moved is None else moved + cache_edits
+        else:
+            moved = _moved_below(issue.step, anchor, steps, cache_edits, context, lead=hash_step)
+            description += ", and restore the cache after it"
+            edits = moved
+        if edits is None:
             return None
-        cut, pasted = moved
-        pasted = replace(pasted, replacement=hash_step + pasted.replacement)
-        return Fix(description + ", and restore the cache after it", (cut, pasted))
-    insert = context.source.edit(paste[1], paste[1], hash_step)
-    return Fix(description, (insert, *cache_edits))
-
-
-def _cache_key_edits(
-    issue: Issue, token: str, requested: set[str], context: Context
-) -> list[TextEdit] | None:
-    """Edits that put ``token`` into the cache step's key and each of its restore-keys."""
-    key = issue.step.input("key")
-    restore = issue.step.input("restore-keys")
-    if key is None:
-        return None
-    key_edits = _versioned(key, token, requested, False, context)
-    if key_edits is None:
-        return None
-    edits = list(key_edits)
-    if restore is not None:
-        restore_edits = _restore_from_key(restore, key, key_edits, token, context)
-        if restore_edits is None:
-            restore_edits = _versioned(restore, token, requested, True, context)
-        if restore_edits is None:
-            return None
-        edits.extend(restore_edits)
-    return edits
+        return Fix(description + _dropping(dropped), tuple(edits))
+    insert = source.edit(paste.end, paste.end, hash_step)
+    return Fix(description + _dropping(dropped), (insert, *cache_edits))
 
 
 def _output_key_fix(issue: Issue, context: Context, index: int) -> Fix | None:
     """Key on ``steps.<setup-python id>.outputs.python-version``, adding the id if needed."""
-    setup = next((s for s in issue.job.steps if s.index == index), None)
+    steps = issue.job.steps
+    setup = next((s for s in steps if s.index == index), None)
     if setup is None:
         return None
-    edits: list[TextEdit] = []
+    setup_edits: list[TextEdit] = []
     step_id = setup.id
     if step_id is None:
         step_id = _free_id(context, issue)
         insertion = _insert_id(setup, step_id, context)
         if insertion is None:
             return None
-        edits.append(insertion)
+        setup_edits.append(insertion)
     token = f"${{{{ steps.{step_id}.outputs.python-version }}}}"
-    cache_edits = _cache_key_edits(issue, token, _request_paths(setup), context)
-    if cache_edits is None:
+    keyed = _cache_key_edits(issue, token, _request_paths(setup), context)
+    if keyed is None:
         return None
+    cache_edits, dropped = keyed
     description = f"Key the cache on steps.{step_id}.outputs.python-version, the exact build"
+    edits = setup_edits + cache_edits
     if setup.index > issue.step.index:
-        # The cache is restored before Python is set up, when that output is still empty:
-        # the step moves below the setup step, rewritten.
-        moved = _moved_below(issue.step, setup, issue.job.steps, cache_edits, context)
+        moved = _setup_before_cache(issue.step, setup, steps, setup_edits, cache_edits, context)
         if moved is None:
             return None
-        cache_edits = moved
-        description += f", and restore it after '{setup.label}'"
-    edits.extend(cache_edits)
+        edits, how = moved
+        description += how
     if setup.id is None:
         description += f" (adds id: {step_id} to the setup-python step)"
-    return Fix(description, tuple(edits))
+    return Fix(description + _dropping(dropped), tuple(edits))
 
 
-def _moved_below(
-    step: Step, target: Step, steps: list[Step], edits: list[TextEdit], context: Context
-) -> list[TextEdit] | None:
-    """Edits that cut ``step`` (with ``edits`` applied to it) and paste it after ``target``."""
-    position = {s.index: n for n, s in enumerate(steps)}
-    cut = _step_lines(steps, position[step.index], context)
-    paste = _step_lines(steps, position[target.index], context)
-    if cut is None or paste is None:
-        return None
-    start, end = cut
-    if any(edit.start < start or edit.end > end for edit in edits):
-        return None
-    local = [replace(edit, start=edit.start - start, end=edit.end - start) for edit in edits]
-    text = apply_edits(context.source.text[start:end], local)
-    if not text.endswith(("\n", "\r")):
-        return None
-    return [context.source.edit(start, end, ""), context.source.edit(paste[1], paste[1], text)]
+def _setup_before_cache(
+    cache: Step,
+    setup: Step,
+    steps: list[Step],
+    setup_edits: list[TextEdit],
+    cache_edits: list[TextEdit],
+    context: Context,
+) -> tuple[list[TextEdit], str] | None:
+    """The cache is restored before Python is set up, when the setup's output is still
+    empty. Where only caches come between, the setup step moves above them (so the caches
+    keep their order); otherwise the cache moves below the setup step."""
+    if _may_move_above_caches(cache, setup, steps, context):
+        first = _first_of_caches_before(setup, steps)
+        moved = _moved_above(setup, first, steps, setup_edits, context)
+        how = f", and set up Python first ('{setup.label}' moves up)"
+        return None if moved is None else (moved + cache_edits, how)
+    moved = _moved_below(cache, setup, steps, cache_edits, context)
+    how = f", and restore it after '{setup.label}'"
+    return None if moved is None else (setup_edits + moved, how)
 
 
-def _restore_from_key(
-    restore: YScalar, key: YScalar, key_edits: list[TextEdit], token: str, context: Context
-) -> list[TextEdit] | None:
-    """Restore-keys that are prefixes of the key become the fixed key's prefix up to and
-    including the version token, so they stay prefixes of it. ``None`` if a line is not a
-    prefix of the key, or the key is not written verbatim in the source."""
-    text = context.source.text
-    old_key = text[key.start : key.end]
-    if old_key != key.value:
-        return None  # quoted, folded or block key: work line by line instead
-    new_key = apply_edits(
-        old_key, [replace(e, start=e.start - key.start, end=e.end - key.start) for e in key_edits]
+def _dropping(dropped: list[str]) -> str:
+    if not dropped:
+        return ""
+    listed = ", ".join(repr(line) for line in dropped)
+    plural = "s" if len(dropped) > 1 else ""
+    return (
+        f"; drops the restore-key{plural} {listed}, which would restore a cache built by any Python"
     )
-    at = new_key.find(token)
-    if at < 0:
+
+
+@dataclass(frozen=True)
+class _KeyLine:
+    """One line of a key or restore-keys value, and what the fix makes of it."""
+
+    number: int  # among the value's lines
+    old: str  # the line as the cache action reads it, without surrounding blanks
+    new: str
+    edits: tuple[TextEdit, ...]
+    # The line named a Python version before the fix (the requested one or the build).
+    versioned: bool
+    # Where in ``old`` the token goes (or replaces an expression), where it ends in ``new``.
+    at: int
+    after: int
+    # Where the line ends in the source, when the source spells it as the value does.
+    end: int | None
+
+
+def _cache_key_edits(
+    issue: Issue, token: str, requested: set[str], context: Context
+) -> tuple[list[TextEdit], list[str]] | None:
+    """Edits that put ``token`` into the cache step's key and its restore-keys, and the
+    version-less restore-keys they drop.
+
+    In each line, only the expression that names the requested version is replaced; where
+    there is none, the token is added (before a ``hashFiles``, or at the end). A restore-key
+    that is a prefix of the key up to where the key gets the token gets it at the same
+    place, so that it stays a prefix. A version-less restore-key shorter than that, or that
+    the token would make a copy of another line or of the key, is the hazard itself: it is
+    dropped rather than rewritten."""
+    key = issue.step.input("key")
+    if key is None:
         return None
-    cut = at + len(token)
-    if new_key[cut : cut + 1] in ("-", "_", "|", "."):
-        cut += 1
-    replacement = new_key[:cut]
-    raw = text[restore.start : restore.end]
-    edits: list[TextEdit] = []
-    search_from = 0
-    for line in restore.value.splitlines():
-        stripped = line.strip()
-        if not stripped:
+    key_lines = _plan_lines(key, token, requested, False, context)
+    if key_lines is None:
+        return None
+    edits = [edit for line in key_lines for edit in line.edits]
+    restore = issue.step.input("restore-keys")
+    if restore is None:
+        return edits, []
+    plans = _plan_lines(restore, token, requested, True, context)
+    if plans is None:
+        return None
+    whole = key_lines[0] if len(key_lines) == 1 else None
+    kept: list[_KeyLine] = []
+    dropped: list[_KeyLine] = []
+    for plan in plans:
+        if whole is not None and not plan.versioned and whole.old.startswith(plan.old):
+            if len(plan.old) < whole.at:
+                dropped.append(plan)
+                continue
+            if len(plan.old) == whole.at:
+                extended = _extended_like(plan, whole, context)
+                if extended is None:
+                    return None
+                plan = extended
+        kept.append(plan)
+    versioned = [plan.new for plan in kept if plan.versioned]
+    if len(set(versioned)) < len(versioned):
+        return None
+    seen = set(versioned) | ({whole.new} if whole is not None else set())
+    for plan in kept:
+        if plan.versioned:
             continue
-        if not key.value.startswith(stripped):
+        if plan.new in seen:
+            dropped.append(plan)
+        seen.add(plan.new)
+    if dropped:
+        removal = _dropped_lines(issue.step, restore, plans, dropped, context)
+        if removal is None:
             return None
-        located = raw.find(stripped, search_from)
-        if located < 0:
+        edits.extend(removal)
+    edits.extend(edit for plan in kept if plan not in dropped for edit in plan.edits)
+    return edits, [plan.old for plan in sorted(dropped, key=lambda p: p.number)]
+
+
+def _extended_like(line: _KeyLine, key: _KeyLine, context: Context) -> _KeyLine | None:
+    """``line``, a prefix of the key up to where the key gets the token, extended as the
+    key is: up to the token and the separator after it."""
+    new = key.new[: key.after]
+    if key.new[key.after : key.after + 1] in ("-", "_", "|", "."):
+        new += key.new[key.after]
+    if line.end is None:
+        return None
+    edit = context.source.edit(line.end, line.end, new[len(line.old) :])
+    return replace(line, new=new, edits=(edit,))
+
+
+def _dropped_lines(
+    step: Step, restore: YScalar, plans: list[_KeyLine], dropped: list[_KeyLine], context: Context
+) -> list[TextEdit] | None:
+    """Edits that delete the dropped restore-key lines: whole source lines of a literal
+    block, or the whole ``restore-keys`` entry when no line is left."""
+    source = context.source
+    if len(dropped) < len(plans):
+        if restore.style != "|":
             return None
-        search_from = located + len(stripped)
-        start = restore.start + located
-        edits.append(context.source.edit(start, start + len(stripped), replacement))
-    return edits
+        # In a literal block, the value's lines are the source lines below the ``|``.
+        numbers = [restore.line + plan.number for plan in dropped]
+        if max(numbers) + 1 >= len(source.starts):
+            return None
+        return [source.edit(source.starts[n], source.starts[n + 1], "") for n in numbers]
+    inputs = step.inputs
+    name = inputs.key_node("restore-keys") if inputs is not None and not inputs.flow else None
+    if name is None:
+        return None
+    start = source.starts[name.line - 1]
+    if source.text[start : name.start].strip():
+        return None
+    end = restore.end
+    while end > restore.start and source.text[end - 1] in " \t\r\n":
+        end -= 1
+    line, _ = source.position(end)
+    return [
+        source.edit(
+            start, source.starts[line] if line < len(source.starts) else len(source.text), ""
+        )
+    ]
 
 
 def _request_paths(setup: Step) -> set[str]:
@@ -413,10 +611,10 @@ def _request_paths(setup: Step) -> set[str]:
     return set(references_in(node.value)) if node is not None else set()
 
 
-def _versioned(
+def _plan_lines(
     node: YScalar, token: str, requested: set[str], prefix: bool, context: Context
-) -> list[TextEdit] | None:
-    """Edits that put ``token`` into each line of a key or restore-keys value.
+) -> list[_KeyLine] | None:
+    """What putting ``token`` into each line of a key or restore-keys value makes of it.
 
     Expressions are matched between the value and its source text by their order, which
     holds for every scalar style, folded and quoted ones included.
@@ -427,58 +625,81 @@ def _versioned(
     if len(in_source) != len(in_value):
         return None
     exact = token.removeprefix("${{").removesuffix("}}").strip()
-    edits: list[TextEdit] = []
+    plans: list[_KeyLine] = []
     offset = 0
     search_from = 0
-    for line in node.value.splitlines(keepends=True):
+    for number, line in enumerate(node.value.splitlines(keepends=True)):
         line_start, offset = offset, offset + len(line)
         stripped = line.strip()
         if not stripped:
             continue
+        lead = line_start + len(line) - len(line.lstrip())
         ordinals = [i for i, e in enumerate(in_value) if line_start <= e.start < offset]
-        if ordinals:
-            # A later line without expressions is searched for after this one.
-            search_from = max(search_from, in_source[ordinals[-1]].end)
-        if any(exact in in_value[i].body for i in ordinals):
-            continue  # already keyed on the exact build: leave the line alone
-        replaced = False
-        for ordinal in ordinals:
-            try:
-                paths = set(references(parse(in_value[ordinal].body)))
-            except ExpressionError:
-                continue
-            if paths and paths <= requested:
-                source = in_source[ordinal]
-                edits.append(
-                    context.source.edit(node.start + source.start, node.start + source.end, token)
-                )
-                replaced = True
-        if replaced:
-            continue
-        hashed = next((i for i in ordinals if "hashfiles" in in_value[i].body.lower()), None)
-        if hashed is not None:
-            at = node.start + in_source[hashed].start
-            edits.append(context.source.edit(at, at, f"{token}-"))
-            continue
+        # Where the line ends in the source, if the source spells its tail as the value does.
+        end: int | None = None
         if ordinals:
             last = ordinals[-1]
             tail = node.value[in_value[last].end : line_start + len(line.rstrip())]
-            if raw[in_source[last].end : in_source[last].end + len(tail)] != tail:
-                return None
-            end = in_source[last].end + len(tail)
+            if raw[in_source[last].end : in_source[last].end + len(tail)] == tail:
+                end = node.start + in_source[last].end + len(tail)
+            search_from = max(search_from, in_source[last].end)
         else:
             located = raw.find(stripped, search_from)
-            if located < 0:
-                return None
-            end = located + len(stripped)
-        search_from = end
-        at = node.start + end
-        if prefix or stripped.endswith(("-", "|", "_")):
-            separator = "" if stripped.endswith(("-", "|", "_")) else "-"
-            edits.append(context.source.edit(at, at, f"{separator}{token}-"))
+            if located >= 0:
+                end = node.start + located + len(stripped)
+        if end is not None:
+            search_from = max(search_from, end - node.start)
+
+        edits: list[TextEdit] = []
+        already = next((i for i in ordinals if exact in in_value[i].body), None)
+        replaced = [i for i in ordinals if _names(in_value[i].body, requested)]
+        hashed = next((i for i in ordinals if "hashfiles" in in_value[i].body.lower()), None)
+        if already is not None:  # already keyed on the exact build: leave the line alone
+            new, versioned = stripped, True
+            at, after = in_value[already].start - lead, in_value[already].end - lead
+        elif replaced:
+            pieces, cursor = [], lead
+            for i in replaced:
+                where = in_source[i]
+                edits.append(
+                    context.source.edit(node.start + where.start, node.start + where.end, token)
+                )
+                pieces += [node.value[cursor : in_value[i].start], token]
+                cursor = in_value[i].end
+            new = "".join(pieces) + node.value[cursor : lead + len(stripped)]
+            versioned, at = True, in_value[replaced[0]].start - lead
+            after = at + len(token)
+        elif hashed is not None:
+            at = in_value[hashed].start - lead
+            where_hashed = node.start + in_source[hashed].start
+            edits.append(context.source.edit(where_hashed, where_hashed, f"{token}-"))
+            new, versioned, after = (
+                stripped[:at] + f"{token}-" + stripped[at:],
+                False,
+                at + len(token),
+            )
+        elif end is not None:
+            if prefix or stripped.endswith(("-", "|", "_")):
+                separator = "" if stripped.endswith(("-", "|", "_")) else "-"
+                added = f"{separator}{token}-"
+            else:
+                added = f"-{token}"
+            edits.append(context.source.edit(end, end, added))
+            new, versioned, at = stripped + added, False, len(stripped)
+            after = len(stripped) + added.index(token) + len(token)
         else:
-            edits.append(context.source.edit(at, at, f"-{token}"))
-    return edits
+            return None
+        plans.append(_KeyLine(number, stripped, new, tuple(edits), versioned, at, after, end))
+    return plans
+
+
+def _names(body: str, requested: set[str]) -> bool:
+    """Whether an expression names nothing but the requested version."""
+    try:
+        paths = set(references(parse(body)))
+    except ExpressionError:
+        return False
+    return bool(paths) and paths <= requested
 
 
 def _insert_id(setup: Step, step_id: str, context: Context) -> TextEdit | None:
@@ -488,17 +709,18 @@ def _insert_id(setup: Step, step_id: str, context: Context) -> TextEdit | None:
         return None
     first_key = node.pairs[0][0]
     indent = " " * (first_key.column - 1)
+    newline = context.source.line_break
     if len(node.pairs) > 1:
         second = node.pairs[1][0]
         line_start = context.source.starts[second.line - 1]
         if context.source.text[line_start : second.start].strip():
             return None  # two keys on one line
-        return context.source.edit(second.start, second.start, f"id: {step_id}\n{indent}")
+        return context.source.edit(second.start, second.start, f"id: {step_id}{newline}{indent}")
     value = node.pairs[0][1]
     if not isinstance(value, YScalar) or value.line != first_key.line:
         return None
     end = value.end
-    return context.source.edit(end, end, f"\n{indent}id: {step_id}")
+    return context.source.edit(end, end, f"{newline}{indent}id: {step_id}")
 
 
 def fix_all(

@@ -27,6 +27,12 @@ class Source:
         for match in _LINE_BREAK.finditer(self.text):
             self.starts.append(match.end())
 
+    @property
+    def line_break(self) -> str:
+        """The file's line break, for lines a fix adds (``\\n`` when it has none)."""
+        match = _LINE_BREAK.search(self.text)
+        return match.group() if match else "\n"
+
     def position(self, offset: int) -> tuple[int, int]:
         """1-based line and column of a character offset."""
         line = bisect.bisect_right(self.starts, offset) - 1
