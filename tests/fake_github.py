@@ -8,7 +8,8 @@ anchors must lie in a diff hunk (else the whole review is refused with 422), tok
 an installation token must accompany every repository call, the App JWT is verified,
 ETags answer 304.
 
-Faults are scripted: ``fail(...)`` answers the next matching calls with an error,
+Faults are scripted: ``fail(...)`` answers the next matching calls with an error (or any
+status, headers and body: a ``str`` body is sent as HTML),
 ``stall(...)`` never answers them (the client times out), ``hold(...)`` keeps them
 waiting until the returned event is set. These are answered *before* the call takes effect,
 as a gateway in front of GitHub would. ``lose(...)`` is the other half: the next matching
@@ -332,6 +333,7 @@ class FakeGitHub:
         self.check_runs: dict[int, CheckRun] = {}
         self.tokens: dict[str, datetime] = {}
         self.token_lifetime = timedelta(hours=1)
+        self._refused_mints = 0  # tokens still to be issued already revoked
         self.page_size = 100
         self._faults: list[_Fault] = []
         self._holds: list[tuple[re.Pattern[str], asyncio.Event, asyncio.Event]] = []
@@ -370,6 +372,12 @@ class FakeGitHub:
 
     def stall(self, method: str, path_pattern: str, *, times: int = 1) -> None:
         self._faults.append(_Fault(method, re.compile(path_pattern), None, {}, None, times))
+
+    def refuse_tokens(self, *, next_mints: int = 0) -> None:
+        """Revoke every installation token issued so far, and issue the next ``next_mints``
+        already revoked (GitHub refusing an installation's tokens for a while)."""
+        self.tokens.clear()
+        self._refused_mints = next_mints
 
     def lose(self, method: str, path_pattern: str, how: str = "reset", *, times: int = 1) -> None:
         """Apply the next ``times`` matching calls, then lose each answer ``how``: "reset"
@@ -452,6 +460,13 @@ class FakeGitHub:
                 fault.times -= 1
                 if fault.status is None:
                     await asyncio.Event().wait()  # never answers; the client times out
+                if isinstance(fault.body, str):  # a page from a proxy or a login wall
+                    return web.Response(
+                        text=fault.body,
+                        status=fault.status,
+                        headers=fault.headers,
+                        content_type="text/html",
+                    )
                 return web.json_response(fault.body, status=fault.status, headers=fault.headers)
         if call.operation not in REST:
             self.errors.append(f"unexpected call {call.operation}")
@@ -539,7 +554,10 @@ class FakeGitHub:
             )
         token = f"ghs_fake{next(self._ids)}"
         expires = datetime.now(UTC) + self.token_lifetime
-        self.tokens[token] = expires
+        if self._refused_mints:
+            self._refused_mints -= 1
+        else:
+            self.tokens[token] = expires
         data = example("POST /app/installations/{installation_id}/access_tokens", "201")
         data.update(token=token, expires_at=expires.strftime("%Y-%m-%dT%H:%M:%SZ"))
         return web.json_response(data, status=201)

@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from fake_github import app_key_pair
 
 from bot.app.config import AppConfig, ConfigurationError
 
-KEY = "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n"
+KEY = app_key_pair()[0]
+# PEM-shaped, but what is between the lines is not a key.
+CORRUPT_KEY = "-----BEGIN PRIVATE KEY-----\nMIIBhunter2\n-----END PRIVATE KEY-----\n"
 ENV = {"GITHUB_APP_ID": "123", "GITHUB_PRIVATE_KEY": KEY, "GITHUB_WEBHOOK_SECRET": "s3cret"}
 
 
@@ -63,10 +66,17 @@ def test_private_key_that_is_not_pem_is_refused_without_echoing_it() -> None:
     assert "GITHUB_PRIVATE_KEY" in str(caught.value) and "hunter2" not in str(caught.value)
 
 
+def test_private_key_that_cannot_sign_is_refused_at_start_without_echoing_it() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        AppConfig.from_env({**ENV, "GITHUB_PRIVATE_KEY": CORRUPT_KEY})
+
+    assert "GITHUB_PRIVATE_KEY" in str(caught.value) and "hunter2" not in str(caught.value)
+
+
 def test_repr_leaves_out_the_key_and_the_secret() -> None:
     text = repr(AppConfig.from_env(ENV))
 
-    assert "s3cret" not in text and "MIIB" not in text
+    assert "s3cret" not in text and KEY.splitlines()[1] not in text
 
 
 def test_enterprise_api_url_is_kept_without_trailing_slash() -> None:

@@ -23,6 +23,9 @@ from bot.app.writes import write_once
 
 log = logging.getLogger(__name__)
 
+# Tries to close a check run as "could not finish" after the work failed.
+CLOSE_ATTEMPTS = 3
+
 CHECK_RUNS_URL = "/repos/{owner}/{repo}/check-runs"
 CHECK_RUN_URL = "/repos/{owner}/{repo}/check-runs/{check_run_id}"
 COMMIT_CHECK_RUNS_URL = (
@@ -39,6 +42,7 @@ class CheckRun:
     gh: GitHubAPI
     repo: Repository
     id: int
+    delivery_id: str
     completed: bool = False
     # Annotations GitHub holds for this run: each update that adds some is checked against
     # this count when its answer is lost, so that no batch is stored twice.
@@ -56,6 +60,7 @@ class CheckRun:
         # Names this run among the commit's, should the answer to its creation be lost, or
         # the delivery's first try be killed after creating it.
         external_id = delivery.delivery_id if delivery is not None else uuid.uuid4().hex
+        delivery_id = delivery.delivery_id if delivery is not None else "(none)"
         request = {
             "name": check_output.CHECK_NAME,
             "head_sha": head_sha,
@@ -86,9 +91,9 @@ class CheckRun:
             earlier = await find()
             if earlier is not None:
                 log.info("check run %d on %s: created by an interrupted try", earlier, head_sha)
-                return cls(gh, repo, earlier)
+                return cls(gh, repo, earlier, delivery_id)
         check_run_id = await write_once(create, find, what=f"check run on {head_sha}")
-        return cls(gh, repo, check_run_id)
+        return cls(gh, repo, check_run_id, delivery_id)
 
     async def complete(self, files: list[WorkflowFile], repo_config: RepoConfig) -> None:
         """Publish the result; annotations go 50 per request, the last request completes."""
@@ -110,21 +115,38 @@ class CheckRun:
         self.completed = True
 
     async def abandon(self, reason: str) -> None:
-        """Best effort: do not leave the check spinning when the work failed."""
+        """Close the run as "could not finish" when the work failed: never leave it spinning.
+
+        Tried ``CLOSE_ATTEMPTS`` times, each with the token renewed if GitHub refused it: the
+        work may have failed because GitHub refused the installation's tokens for a while.
+        Never raises: the caller re-raises what made the work fail.
+        """
         if self.completed:
             return
-        try:
-            await self._update(
-                {
-                    "status": "completed",
-                    "conclusion": "neutral",
-                    "completed_at": _now(),
-                    "output": {"title": "wheelwatch could not finish", "summary": reason},
-                }
-            )
+        closing = {
+            "status": "completed",
+            "conclusion": "neutral",
+            "completed_at": _now(),
+            "output": {"title": "wheelwatch could not finish", "summary": reason},
+        }
+        problem: Exception | None = None
+        for _ in range(CLOSE_ATTEMPTS):
+            try:
+                await self._update(closing)
+            except Exception as exc:
+                problem = exc
+                continue
             self.completed = True
-        except Exception:
-            log.exception("could not close check run %d", self.id)
+            log.info(
+                "delivery %s: check run %d closed as 'could not finish'", self.delivery_id, self.id
+            )
+            return
+        log.error(
+            "delivery %s: check run %d left in progress, GitHub refused to close it (%r)",
+            self.delivery_id,
+            self.id,
+            problem,
+        )
 
     async def _update(self, data: dict[str, Any]) -> None:
         url_vars = self.repo.url_vars(check_run_id=self.id)

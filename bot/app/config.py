@@ -7,6 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import jwt
+from gidgethub import apps
+
 DEFAULT_API_URL = "https://api.github.com"
 # GitHub caps webhook payloads at 25 MB; a body larger than that is not from GitHub.
 DEFAULT_MAX_BODY_BYTES = 25 * 1024 * 1024
@@ -118,6 +121,14 @@ def _private_key(env: Mapping[str, str]) -> str:
     if "-----BEGIN" not in key or "PRIVATE KEY-----" not in key:
         # Say what is wrong without echoing any of the value.
         raise ConfigurationError(f"{name} does not hold a PEM private key")
+    try:
+        # Sign a JWT now, as every token request will: a corrupt key fails here, at start,
+        # not at the first delivery.
+        apps.get_jwt(app_id="0", private_key=key)
+    except (ValueError, TypeError, jwt.PyJWTError) as exc:
+        raise ConfigurationError(
+            f"{name} holds a PEM block that cannot sign the App's JWT ({exc.__class__.__name__})"
+        ) from None
     return key
 
 

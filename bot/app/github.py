@@ -14,7 +14,7 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,6 +22,8 @@ from typing import Any
 import aiohttp
 from cachetools import LRUCache, TLRUCache
 from gidgethub import abc as gh_abc
+from gidgethub import sansio
+from uritemplate import variable
 
 from bot.app.metrics import Metrics
 
@@ -35,10 +37,17 @@ USER_AGENT = "wheelwatch"
 TOKEN_RENEW_MARGIN = 5 * 60.0
 # GitHub asks clients to wait at least a minute after a secondary rate limit without retry-after.
 SECONDARY_LIMIT_WAIT = 60.0
+# Pages read from one listing: 10,000 items at 100 a page. The longest listing the App reads,
+# a pull request's files, stops at 3,000; a Link header that goes on past this is broken.
+MAX_PAGES = 100
 
 
 class GitHubUnavailable(Exception):
     """GitHub could not be reached (timeouts, connection errors) after every retry."""
+
+
+class UnexpectedAnswer(Exception):
+    """GitHub answered something the App cannot use (a pagination that does not end)."""
 
 
 class AnswerLost(GitHubUnavailable):
@@ -338,6 +347,44 @@ class InstallationClient(gh_abc.GitHubAPI):
                 continue
             break
         return status, response_headers, response_body
+
+    async def getiter(
+        self,
+        url: str,
+        url_vars: Mapping[str, variable.VariableValue] | None = None,
+        *,
+        accept: str = sansio.accept_format(),
+        jwt: str | None = None,
+        oauth_token: str | None = None,
+        extra_headers: dict[str, str] | None = None,
+        iterable_key: str | None = gh_abc.ITERABLE_KEY,
+    ) -> AsyncGenerator[Any, None]:
+        """gidgethub's ``getiter``, bounded: a ``Link`` that leads back to a page already
+        read, or on past ``MAX_PAGES``, raises ``UnexpectedAnswer`` (it looped for ever)."""
+        read: set[str] = set()
+        current: str | None = url
+        while current:
+            if current in read:
+                raise UnexpectedAnswer(f"GitHub's pagination of {url} leads back to a page read")
+            if len(read) >= MAX_PAGES:
+                raise UnexpectedAnswer(f"GitHub's pagination of {url} goes past {MAX_PAGES} pages")
+            read.add(current)
+            data, current, _ = await self._make_request(
+                "GET",
+                current,
+                url_vars or {},
+                b"",
+                accept,
+                jwt=jwt,
+                oauth_token=oauth_token,
+                extra_headers=extra_headers,
+            )
+            if isinstance(data, dict) and iterable_key in data:
+                data = data[iterable_key]
+            if not isinstance(data, list):
+                raise UnexpectedAnswer(f"GitHub's answer to {url} is not a list")
+            for item in data:
+                yield item
 
     async def sleep(self, seconds: float) -> None:  # pragma: no cover - gidgethub API
         await asyncio.sleep(seconds)

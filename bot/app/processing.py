@@ -17,7 +17,7 @@ from gidgethub import routing, sansio
 from bot.app import lifecycle, pull_request, push, rerun
 from bot.app.config import AppConfig
 from bot.app.delivery import ClaimStore, DeliveryContext, SubjectOrder, Ticket
-from bot.app.github import GitHubApp, GitHubUnavailable
+from bot.app.github import GitHubApp, GitHubUnavailable, UnexpectedAnswer
 from bot.app.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,9 @@ class Processor:
             )
         except GitHubUnavailable as exc:
             outcome = "github_unavailable"
+            log.warning("delivery %s: %s; dropped", event.delivery_id, exc)
+        except UnexpectedAnswer as exc:
+            outcome = "github_error"
             log.warning("delivery %s: %s; dropped", event.delivery_id, exc)
         except Exception:
             outcome = "error"

@@ -105,6 +105,10 @@ async def read_text(gh: GitHubAPI, repo: Repository, path: str, ref: str) -> str
         if exc.status_code == 404:
             return None
         raise
+    if not isinstance(data, dict | list):
+        # A 200 whose body is not JSON (an HTML page from a proxy or a login wall): the file
+        # exists or not, nobody knows, so it is not "absent, nothing to report".
+        return FileError("GitHub's answer was not the file's contents (not JSON); not read")
     if not isinstance(data, dict) or data.get("type") != "file":
         return None
     if data.get("encoding") != "base64":
