@@ -103,3 +103,37 @@ def test_cache_bounds_are_configurable() -> None:
     assert (config.seen_deliveries, config.commit_claims, config.etag_cache_bytes) == (500, 300, 0)
     with pytest.raises(ConfigurationError, match="WHEELWATCH_SEEN_DELIVERIES"):
         AppConfig.from_env({**ENV, "WHEELWATCH_SEEN_DELIVERIES": "0"})
+
+
+def test_every_problem_is_named_at_once() -> None:
+    env = {key: value for key, value in ENV.items() if key != "GITHUB_WEBHOOK_SECRET"}
+
+    with pytest.raises(ConfigurationError) as caught:
+        AppConfig.from_env({**env, "PORT": "http", "WHEELWATCH_WORKERS": "0"})
+
+    message = str(caught.value)
+    for name in ("GITHUB_WEBHOOK_SECRET", "PORT", "WHEELWATCH_WORKERS"):
+        assert name in message
+    assert len(caught.value.problems) == 3
+
+
+def test_missing_key_file_is_named_by_its_path(tmp_path: Path) -> None:
+    env = {key: value for key, value in ENV.items() if key != "GITHUB_PRIVATE_KEY"}
+    missing = tmp_path / "nowhere" / "app.pem"
+
+    with pytest.raises(ConfigurationError, match=str(missing)):
+        AppConfig.from_env({**env, "GITHUB_PRIVATE_KEY_PATH": str(missing)})
+
+
+def test_log_format_is_text_or_json() -> None:
+    assert AppConfig.from_env({**ENV, "WHEELWATCH_LOG_FORMAT": "json"}).log_format == "json"
+    with pytest.raises(ConfigurationError, match="WHEELWATCH_LOG_FORMAT"):
+        AppConfig.from_env({**ENV, "WHEELWATCH_LOG_FORMAT": "xml"})
+
+
+def test_redis_url_must_name_a_redis_scheme_without_echoing_it() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        AppConfig.from_env({**ENV, "WHEELWATCH_REDIS_URL": "http://user:hunter2@host"})
+
+    assert "WHEELWATCH_REDIS_URL" in str(caught.value)
+    assert "hunter2" not in str(caught.value)

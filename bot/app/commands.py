@@ -82,18 +82,21 @@ def run_serve(args: argparse.Namespace) -> int:
 
 def _configure(command: str) -> AppConfig | None:
     from bot.app.config import AppConfig, ConfigurationError
+    from bot.app.log_format import DeliveryField, formatter
     from bot.app.log_limits import RepeatedLines
 
     try:
         config = AppConfig.from_env(os.environ)
     except ConfigurationError as exc:
-        print(f"wheelwatch {command}: configuration error: {exc}", file=sys.stderr)
+        print(f"wheelwatch {command}: configuration error:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
         return None
-    logging.basicConfig(
-        level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(RepeatedLines())
+    handler = logging.StreamHandler()
+    handler.setFormatter(formatter(config.log_format))
+    handler.addFilter(DeliveryField())
+    handler.addFilter(RepeatedLines())
+    logging.basicConfig(level=config.log_level, handlers=[handler])
     return config
 
 

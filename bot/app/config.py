@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import jwt
 from gidgethub import apps
@@ -21,8 +22,15 @@ DEFAULT_LEASE_SECONDS = 30.0
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
+T = TypeVar("T")
+
+
 class ConfigurationError(ValueError):
-    """A setting is missing or malformed; the message names the variable."""
+    """Settings are missing or malformed; each problem names its variable."""
+
+    def __init__(self, problems: str | list[str]) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("; ".join(self.problems))
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,8 @@ class AppConfig:
     host: str = "0.0.0.0"
     port: int = 8080
     log_level: str = "INFO"
+    # "text", or "json": one JSON object per line (bot/app/log_format.py).
+    log_format: str = "text"
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     # Deliveries processed at once, and how many may wait; beyond that the server answers 503.
     workers: int = 8
@@ -57,41 +67,66 @@ class AppConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> AppConfig:
-        """Read the configuration; raises ``ConfigurationError`` naming the bad variable."""
-        app_id = _required(env, "GITHUB_APP_ID")
-        if not app_id.isdigit():
-            raise ConfigurationError("GITHUB_APP_ID must be the App's numeric id")
-        secret = _required(env, "GITHUB_WEBHOOK_SECRET")
-        return cls(
-            app_id=app_id,
-            private_key=_private_key(env),
-            webhook_secret=secret,
-            api_url=_url(env.get("GITHUB_API_URL") or DEFAULT_API_URL),
+        """Read the configuration; raises ``ConfigurationError`` naming every bad variable."""
+        problems: list[str] = []
+
+        def check(read: Callable[[], T], default: T) -> T:
+            # Each setting is read even after a bad one: start-up names all problems at once.
+            try:
+                return read()
+            except ConfigurationError as exc:
+                problems.append(str(exc))
+                return default
+
+        def integer(name: str, default: int, *, low: int, high: int) -> int:
+            return check(lambda: _integer(env, name, default, low=low, high=high), default)
+
+        config = cls(
+            app_id=check(lambda: _app_id(env), ""),
+            private_key=check(lambda: _private_key(env), ""),
+            webhook_secret=check(lambda: _required(env, "GITHUB_WEBHOOK_SECRET"), ""),
+            api_url=check(lambda: _url(env.get("GITHUB_API_URL") or DEFAULT_API_URL), ""),
             host=env.get("HOST") or "0.0.0.0",
-            port=_integer(env, "PORT", 8080, low=1, high=65535),
-            log_level=_log_level(env.get("LOG_LEVEL") or "INFO"),
-            max_body_bytes=_integer(
-                env, "WHEELWATCH_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, low=1024, high=2**31
+            port=integer("PORT", 8080, low=1, high=65535),
+            log_level=check(lambda: _log_level(env.get("LOG_LEVEL") or "INFO"), "INFO"),
+            log_format=check(lambda: _log_format(env.get("WHEELWATCH_LOG_FORMAT", "")), "text"),
+            max_body_bytes=integer(
+                "WHEELWATCH_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, low=1024, high=2**31
             ),
-            workers=_integer(env, "WHEELWATCH_WORKERS", 8, low=1, high=256),
-            queue_size=_integer(env, "WHEELWATCH_QUEUE_SIZE", 256, low=1, high=100_000),
-            drain_seconds=float(_integer(env, "WHEELWATCH_DRAIN_SECONDS", 25, low=0, high=3600)),
-            seen_deliveries=_integer(
-                env, "WHEELWATCH_SEEN_DELIVERIES", DEFAULT_SEEN_DELIVERIES, low=1, high=10_000_000
+            workers=integer("WHEELWATCH_WORKERS", 8, low=1, high=256),
+            queue_size=integer("WHEELWATCH_QUEUE_SIZE", 256, low=1, high=100_000),
+            drain_seconds=float(integer("WHEELWATCH_DRAIN_SECONDS", 25, low=0, high=3600)),
+            seen_deliveries=integer(
+                "WHEELWATCH_SEEN_DELIVERIES", DEFAULT_SEEN_DELIVERIES, low=1, high=10_000_000
             ),
-            commit_claims=_integer(
-                env, "WHEELWATCH_COMMIT_CLAIMS", DEFAULT_COMMIT_CLAIMS, low=1, high=10_000_000
+            commit_claims=integer(
+                "WHEELWATCH_COMMIT_CLAIMS", DEFAULT_COMMIT_CLAIMS, low=1, high=10_000_000
             ),
-            etag_cache_bytes=_integer(
-                env, "WHEELWATCH_ETAG_CACHE_BYTES", DEFAULT_ETAG_CACHE_BYTES, low=0, high=2**34
+            etag_cache_bytes=integer(
+                "WHEELWATCH_ETAG_CACHE_BYTES", DEFAULT_ETAG_CACHE_BYTES, low=0, high=2**34
             ),
-            redis_url=_redis_url(env.get("WHEELWATCH_REDIS_URL", "").strip()),
+            redis_url=check(lambda: _redis_url(env.get("WHEELWATCH_REDIS_URL", "").strip()), None),
             lease_seconds=float(
-                _integer(
-                    env, "WHEELWATCH_LEASE_SECONDS", int(DEFAULT_LEASE_SECONDS), low=1, high=600
-                )
+                integer("WHEELWATCH_LEASE_SECONDS", int(DEFAULT_LEASE_SECONDS), low=1, high=600)
             ),
         )
+        if problems:
+            raise ConfigurationError(problems)
+        return config
+
+
+def _app_id(env: Mapping[str, str]) -> str:
+    app_id = _required(env, "GITHUB_APP_ID")
+    if not app_id.isdigit():
+        raise ConfigurationError("GITHUB_APP_ID must be the App's numeric id")
+    return app_id
+
+
+def _log_format(value: str) -> str:
+    value = value.strip().lower() or "text"
+    if value not in ("text", "json"):
+        raise ConfigurationError("WHEELWATCH_LOG_FORMAT must be text or json")
+    return value
 
 
 def _required(env: Mapping[str, str], name: str) -> str:
@@ -114,7 +149,7 @@ def _private_key(env: Mapping[str, str]) -> str:
             key, name = Path(path).read_text(encoding="ascii"), "GITHUB_PRIVATE_KEY_PATH"
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigurationError(
-                f"GITHUB_PRIVATE_KEY_PATH cannot be read: {exc.__class__.__name__}"
+                f"GITHUB_PRIVATE_KEY_PATH {path!r} cannot be read: {exc.__class__.__name__}"
             ) from None
     else:
         raise ConfigurationError("GITHUB_PRIVATE_KEY (or GITHUB_PRIVATE_KEY_PATH) is not set")

@@ -18,6 +18,7 @@ from bot.app import lifecycle, pull_request, push, rerun
 from bot.app.config import AppConfig
 from bot.app.delivery import ClaimStore, DeliveryContext, SubjectOrder, Ticket
 from bot.app.github import GitHubApp, GitHubUnavailable, UnexpectedAnswer
+from bot.app.log_format import DELIVERY
 from bot.app.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,8 @@ class Processor:
         self, event: sansio.Event, ticket: Ticket, received: float, *, attempt: int = 1
     ) -> str:
         """Process the delivery; counts and returns its outcome. Never raises but to cancel."""
+        # Every line logged while this task serves the delivery names it (bot.app.log_format).
+        DELIVERY.set(event.delivery_id)
         outcome = "processed"
         try:
             async with self.order.turn(ticket):

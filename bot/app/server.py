@@ -65,6 +65,14 @@ def verify_signature(headers: Mapping[str, str], body: bytes, secret: bytes) -> 
     return hmac.compare_digest(signature.encode("utf-8", "surrogateescape"), expected.encode())
 
 
+def log_refused_signature(headers: Mapping[str, str]) -> None:
+    """Say so, so that a wrong secret shows; serve's RepeatedLines filter bounds a flood."""
+    log.warning(
+        "refused delivery %r: X-Hub-Signature-256 does not match GITHUB_WEBHOOK_SECRET",
+        headers.get("X-GitHub-Delivery", "")[:MAX_HEADER_CHARS],
+    )
+
+
 def parse_delivery(headers: Mapping[str, str], body: bytes, secret: bytes) -> sansio.Event:
     """Verify ``X-Hub-Signature-256`` over the raw body, then decode it; raises Refused.
 
@@ -208,6 +216,8 @@ class WebhookService:
             event = parse_delivery(request.headers, body, self._secret)
         except Refused as refused:
             # Never say more to an unsigned caller, and do no work for it.
+            if refused.status == 401:
+                log_refused_signature(request.headers)
             return self._refuse(refused.status, refused.reason)
         name = event_label(event.event)
         if (

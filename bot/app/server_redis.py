@@ -22,7 +22,7 @@ from bot.app.config import AppConfig
 from bot.app.metrics import CONTENT_TYPE, Metrics
 from bot.app.processing import KNOWN_EVENTS, event_label
 from bot.app.queue_redis import RedisIntake
-from bot.app.server import MAX_HEADER_CHARS, verify_signature
+from bot.app.server import MAX_HEADER_CHARS, log_refused_signature, verify_signature
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,7 @@ class RedisWebhook:
         headers = request.headers
         if not verify_signature(headers, body, self._secret):
             # Never say more to an unsigned caller, and do no work for it.
+            log_refused_signature(headers)
             return self._answer(401, "invalid signature", "unknown", "refused_401")
         event = headers.get("X-GitHub-Event", "")
         delivery_id = headers.get("X-GitHub-Delivery", "")

@@ -21,6 +21,7 @@ from arq.connections import ArqRedis, RedisSettings
 from arq.worker import Worker, func
 
 from bot.app.config import AppConfig
+from bot.app.log_format import DELIVERY
 from bot.app.metrics import Metrics
 from bot.app.processing import FAILED_OUTCOMES, ROUTER, Processor, event_label
 from bot.app.queue_redis import (
@@ -59,6 +60,7 @@ async def process_delivery(
 ) -> str:
     """One job: decode the delivery, take its place in its subject's order, process it."""
     state: WorkerState = ctx["wheelwatch"]
+    DELIVERY.set(delivery_id)  # this job's task only: every line it logs names the delivery
     waited = max(0.0, time.time() - ctx["enqueue_time"].timestamp())
     received = time.monotonic() - waited
     if ctx.get("job_try", 1) > 1:
