@@ -340,6 +340,9 @@ class FakeGitHub:
         self._losses: list[_Loss] = []
         self.lost: list[Call] = []  # calls that took effect and whose answer was lost
         self.latency = 0.0  # seconds added before every answer
+        # Manifest codes GitHub would redirect with, each to the manifest that was confirmed.
+        self.manifest_codes: dict[str, dict[str, Any]] = {}
+        self.private_key = ""  # what a manifest conversion hands out (set by the fixture)
         self.chaos: Chaos | None = None
         self._ids = itertools.count(1000)
         self.app = web.Application(middlewares=[self._record])
@@ -414,6 +417,7 @@ class FakeGitHub:
         repo = "/repos/{owner}/{repo}"
         add = self.app.router.add_route
         add("POST", "/app/installations/{installation_id}/access_tokens", self._access_token)
+        add("POST", "/app-manifests/{code}/conversions", self._manifest_conversion)
         add("GET", repo + "/pulls/{pull_number}/files", self._pull_files)
         add("GET", repo + "/pulls/{pull_number}/comments", self._pull_comments)
         add("GET", repo + "/pulls/{pull_number}/reviews", self._pull_reviews)
@@ -480,7 +484,11 @@ class FakeGitHub:
                 return web.json_response(
                     {"message": "A JSON web token could not be decoded"}, status=401
                 )
-        elif "access_tokens" not in request.path and not self._authorized(request):
+        elif (
+            "access_tokens" not in request.path
+            and call.operation != "POST /app-manifests/{code}/conversions"  # the code is the key
+            and not self._authorized(request)
+        ):
             return web.json_response({"message": "Bad credentials"}, status=401)
         response: web.StreamResponse = await handler(request)
         how = self._loss(request)
@@ -527,6 +535,20 @@ class FakeGitHub:
         return web.json_response(data, headers={"ETag": tag})
 
     # -- endpoints -------------------------------------------------------------------------
+
+    async def _manifest_conversion(self, request: web.Request) -> web.Response:
+        """Each code in ``manifest_codes`` converts once, into an App with this fake's key."""
+        manifest = self.manifest_codes.pop(request.match_info["code"], None)
+        if manifest is None:
+            return web.json_response({"message": "Not Found"}, status=404)
+        data = example("POST /app-manifests/{code}/conversions", "201")
+        data.update(
+            id=int(self.app_id),
+            name=manifest.get("name", data["name"]),
+            pem=self.private_key,
+            webhook_secret=SECRET,
+        )
+        return web.json_response(data, status=201)
 
     def _app_jwt(self, request: web.Request) -> bool:
         """The request carries a JWT signed with the App's key, for the App's id."""

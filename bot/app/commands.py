@@ -36,6 +36,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     worker.set_defaults(func=run_worker)
 
+    register_ = subparsers.add_parser(
+        "register",
+        help="create the GitHub App from app.yml (GitHub's manifest flow) and write .env",
+        description="Serve a local page that sends app.yml to GitHub as an App manifest; once "
+        "you confirm on GitHub, exchange the code GitHub sends back for the App's id, key and "
+        "webhook secret, and write them to .env, which serve and worker read.",
+    )
+    register_.add_argument("--manifest", type=Path, default=Path("app.yml"))
+    register_.add_argument("--env-file", type=Path, default=Path(".env"))
+    register_.add_argument("--port", type=int, default=3000, help="(default: %(default)s)")
+    register_.add_argument("--org", help="register the App for this organisation")
+    register_.add_argument("--github-url", default="https://github.com")
+    register_.add_argument("--api-url", default="https://api.github.com")
+    register_.set_defaults(func=run_register)
+
     replay = subparsers.add_parser(
         "replay",
         help="sign a saved webhook payload and post it to a running server",
@@ -82,11 +97,13 @@ def run_serve(args: argparse.Namespace) -> int:
 
 def _configure(command: str) -> AppConfig | None:
     from bot.app.config import AppConfig, ConfigurationError
+    from bot.app.env_file import environment_with
     from bot.app.log_format import DeliveryField, formatter
     from bot.app.log_limits import RepeatedLines
 
     try:
-        config = AppConfig.from_env(os.environ)
+        # `wheelwatch register` writes .env; the real environment wins over it.
+        config = AppConfig.from_env(environment_with(Path(".env"), os.environ))
     except ConfigurationError as exc:
         print(f"wheelwatch {command}: configuration error:", file=sys.stderr)
         for problem in exc.problems:
@@ -121,6 +138,32 @@ def run_worker(args: argparse.Namespace) -> int:
         # Not the URL: it may hold a password.
         print(f"wheelwatch worker: cannot use WHEELWATCH_REDIS_URL: {exc!r}", file=sys.stderr)
         return 1
+    return 0
+
+
+def run_register(args: argparse.Namespace) -> int:
+    from bot.app.register import Registration, load_manifest, run_registration
+
+    try:
+        manifest = load_manifest(args.manifest)
+    except (OSError, ValueError) as exc:
+        print(f"wheelwatch register: cannot read the manifest: {exc}", file=sys.stderr)
+        return 2
+    host = "127.0.0.1"
+    registration = Registration(
+        manifest=manifest,
+        redirect_url=f"http://{host}:{args.port}/callback",
+        env_path=args.env_file,
+        github_url=args.github_url.rstrip("/"),
+        api_url=args.api_url.rstrip("/"),
+        organization=args.org,
+    )
+
+    async def announce(url: str) -> None:
+        print(f"Open {url} in a browser and confirm on GitHub.", flush=True)
+
+    app = asyncio.run(run_registration(registration, host=host, port=args.port, announce=announce))
+    print(f"Registered App {app.get('id')} ({app.get('html_url')}); settings in {args.env_file}.")
     return 0
 
 

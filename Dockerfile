@@ -1,0 +1,23 @@
+# The App's image: `wheelwatch serve` by default, `wheelwatch worker` with another command
+# (compose.yaml runs both beside Redis). Settings come from the environment (docs/app.md).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PORT=8080
+
+WORKDIR /app
+# Only what the package needs: no tests, no benches, no git history (see .dockerignore).
+COPY pyproject.toml README.md LICENSE ./
+COPY bot ./bot
+RUN pip install . \
+    && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin wheelwatch
+
+# Nothing runs as root; the code is owned by root and read-only to the App.
+USER wheelwatch
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '8080'), timeout=2)"]
+CMD ["wheelwatch", "serve"]
