@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import socket
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import pytest
 from app_fixtures import Bot
 from fake_github import (
     APP_ID,
@@ -80,59 +83,135 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def test_sigterm_with_work_in_flight_finishes_it_then_exits(
-    github: FakeGitHub, rsa_keys: tuple[str, str]
-) -> None:
-    unsafe_pull(github)
-    arrived, release = github.hold(r"/pulls/2/files")
+@dataclass
+class Served:
+    """``wheelwatch serve`` in a subprocess, and what it has logged so far."""
+
+    process: asyncio.subprocess.Process
+    url: str
+    log: bytes = b""
+
+    async def read_log_until(self, text: bytes) -> None:
+        assert self.process.stderr is not None
+        while text not in self.log:
+            line = await asyncio.wait_for(self.process.stderr.readline(), 20)
+            assert line, self.log.decode()
+            self.log += line
+
+    async def exit(self) -> int:
+        assert self.process.stderr is not None
+        self.log += await asyncio.wait_for(self.process.stderr.read(), 20)
+        return await asyncio.wait_for(self.process.wait(), 20)
+
+
+async def serve(github: FakeGitHub, private_key: str, **env: str) -> Served:
     port = free_port()
-    env = {
+    environment = {
         **os.environ,
         "GITHUB_APP_ID": APP_ID,
-        "GITHUB_PRIVATE_KEY": rsa_keys[0].replace("\n", "\\n"),
+        "GITHUB_PRIVATE_KEY": private_key.replace("\n", "\\n"),
         "GITHUB_WEBHOOK_SECRET": SECRET,
         "GITHUB_API_URL": github.url,  # type: ignore[attr-defined]
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "LOG_LEVEL": "INFO",
+        **env,
     }
     code = (
         "import argparse, sys; from bot.app.commands import run_serve; "
         "sys.exit(run_serve(argparse.Namespace()))"
     )
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", code, env=env, stderr=asyncio.subprocess.PIPE
+        sys.executable, "-c", code, env=environment, stderr=asyncio.subprocess.PIPE
     )
-    assert process.stderr is not None
-    log = b""
-    while b"Running on" not in log:
-        line = await asyncio.wait_for(process.stderr.readline(), 20)
-        assert line, log.decode()
-        log += line
+    served = Served(process, f"http://127.0.0.1:{port}")
+    await served.read_log_until(b"Running on")
+    return served
 
-    body = json.dumps(pull_request_payload()).encode()
-    async with (
-        aiohttp.ClientSession() as session,
-        session.post(
-            f"http://127.0.0.1:{port}/webhook",
-            data=body,
-            headers=webhook_headers(body, event="pull_request", secret=SECRET),
-        ) as response,
-    ):
-        assert response.status == 202
+
+async def post_delivery(
+    session: aiohttp.ClientSession, url: str, payload: dict[str, Any], delivery_id: str
+) -> int:
+    body = json.dumps(payload).encode()
+    headers = webhook_headers(body, event="pull_request", secret=SECRET, delivery_id=delivery_id)
+    async with session.post(f"{url}/webhook", data=body, headers=headers) as response:
+        return response.status
+
+
+async def test_sigterm_with_work_in_flight_finishes_it_then_exits(
+    github: FakeGitHub, rsa_keys: tuple[str, str]
+) -> None:
+    unsafe_pull(github)
+    arrived, release = github.hold(r"/pulls/2/files")
+    served = await serve(github, rsa_keys[0])
+
+    async with aiohttp.ClientSession() as session:
+        assert await post_delivery(session, served.url, pull_request_payload(), "d-1") == 202
     await asyncio.wait_for(arrived.wait(), 10)
 
-    process.send_signal(signal.SIGTERM)
-    while b"draining" not in log:  # the server has stopped listening and waits for the work
-        line = await asyncio.wait_for(process.stderr.readline(), 20)
-        assert line, log.decode()
-        log += line
+    served.process.send_signal(signal.SIGTERM)
+    await served.read_log_until(b"draining")  # refusing new work, waiting for the old
     release.set()
-    rest = await asyncio.wait_for(process.stderr.read(), 20)
-    returncode = await asyncio.wait_for(process.wait(), 20)
+    returncode = await served.exit()
 
-    assert returncode == 0, (log + rest).decode()
+    assert returncode == 0, served.log.decode()
     assert len(github.reviews(REPO, 2)) == 1
     [run] = github.check_runs.values()
     assert run.status == "completed"
-    assert SECRET not in (log + rest).decode()
+    assert SECRET not in served.log.decode()
+
+
+async def test_while_draining_every_connection_gets_503_at_once_kept_alive_ones_too(
+    github: FakeGitHub, rsa_keys: tuple[str, str]
+) -> None:
+    unsafe_pull(github)
+    arrived, release = github.hold(r"/pulls/2/files")
+    served = await serve(github, rsa_keys[0])
+    kept_alive = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
+    try:
+        assert await post_delivery(kept_alive, served.url, pull_request_payload(), "d-1") == 202
+        await asyncio.wait_for(arrived.wait(), 10)
+
+        served.process.send_signal(signal.SIGTERM)
+        await served.read_log_until(b"draining")
+        late = pull_request_payload(number=3)
+        on_the_kept_alive_one = await post_delivery(kept_alive, served.url, late, "d-2")
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as fresh:
+            on_a_new_one = await post_delivery(fresh, served.url, late, "d-3")
+            async with fresh.get(f"{served.url}/healthz") as health:
+                health_status = health.status
+    finally:
+        await kept_alive.close()
+        release.set()
+    returncode = await served.exit()
+
+    assert (on_the_kept_alive_one, on_a_new_one, health_status) == (503, 503, 503)
+    assert returncode == 0, served.log.decode()
+    assert len(github.reviews(REPO, 2)) == 1
+
+
+async def test_deliveries_the_drain_deadline_cuts_off_are_named_and_not_counted_processed(
+    make_bot: Callable[..., Any], github: FakeGitHub, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot: Bot = await make_bot(drain_seconds=0, workers=1, queue_size=4)
+    unsafe_pull(github)
+    arrived, release = github.hold(r"/pulls/\d+/files")
+    await bot.deliver("pull_request", pull_request_payload(), delivery_id="d-running")
+    await arrived.wait()
+    for number in (3, 4):
+        payload = pull_request_payload(number=number)
+        await bot.deliver("pull_request", payload, delivery_id=f"d-waiting-{number}")
+
+    with caplog.at_level(logging.INFO):
+        await asyncio.wait_for(bot.client.close(), 10)  # SIGTERM's drain, then the exit
+    release.set()
+
+    named = {
+        delivery: [r.getMessage() for r in caplog.records if delivery in r.getMessage()]
+        for delivery in ("d-running", "d-waiting-3", "d-waiting-4")
+    }
+    assert all(lines for lines in named.values()), named
+    outcomes = bot.app[SERVICE].metrics.deliveries
+    assert outcomes[("pull_request", "processed")] == 0
+    assert outcomes[("pull_request", "cut_off")] == 1
+    assert outcomes[("pull_request", "not_started")] == 2

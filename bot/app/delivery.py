@@ -119,6 +119,14 @@ class SubjectQueue(Generic[T]):
     async def join(self) -> None:
         await self._order.join()
 
+    def take_all(self) -> list[T]:
+        """Empty the queue (the shutdown gave up waiting): what waited, oldest first."""
+        taken = []
+        while not self._order.empty():
+            taken.append(self._waiting.pop(self._order.get_nowait()))
+            self._order.task_done()
+        return taken
+
     def oldest(self) -> T | None:
         """The delivery at the head of the queue (subjects keep their place when replaced)."""
         return next(iter(self._waiting.values()), None)

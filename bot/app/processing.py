@@ -8,6 +8,7 @@ claims differ (in memory, or in Redis), behind :class:`~bot.app.delivery.Subject
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -68,6 +69,14 @@ class Processor:
                     outcome = "superseded"
                     return outcome
                 outcome = await self._dispatch(event, ticket, attempt)
+        except asyncio.CancelledError:
+            # The shutdown's drain ended first: not processed, and the log says which.
+            outcome = "cut_off"
+            log.warning(
+                "delivery %s: cut off by the shutdown before it finished; GitHub can redeliver it",
+                event.delivery_id,
+            )
+            raise
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             outcome = "malformed"
             log.warning("delivery %s: payload not understood (%r); skipped", event.delivery_id, exc)

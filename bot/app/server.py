@@ -289,7 +289,16 @@ class WebhookService:
             self.seen[delivery_id] = True
 
     async def drain(self, _app: web.Application) -> None:
-        """On shutdown: refuse new deliveries, let accepted ones finish within the bound."""
+        """On shutdown: refuse new deliveries, let accepted ones finish within the bound.
+
+        Those still waiting when the bound is reached are taken out of the queue, each
+        named in the log and counted ``not_started``; those still running are cut off when
+        the workers stop (``cut_off``, see ``Processor.process``). Runs once: ``wheelwatch
+        serve`` drains on SIGTERM while it still answers (503), then aiohttp's shutdown
+        calls it again.
+        """
+        if not self.accepting:
+            return
         self.accepting = False
         log.info(
             "draining: waiting up to %.0fs for %d accepted deliveries (%d in progress)",
@@ -300,8 +309,19 @@ class WebhookService:
         try:
             await asyncio.wait_for(self.queue.join(), self.config.drain_seconds)
         except TimeoutError:
-            unfinished = self.queue.qsize() + self.busy
-            log.warning("drain timed out with %d deliveries unfinished", unfinished)
+            waiting = self.queue.take_all()
+            log.warning(
+                "drain timed out: %d deliveries not started, %d cut off in progress",
+                len(waiting),
+                self.busy,
+            )
+            for job in waiting:
+                self.order.release(job.ticket)
+                self.metrics.delivery(event_label(job.event.event), "not_started")
+                log.warning(
+                    "delivery %s: not started before the shutdown; GitHub can redeliver it",
+                    job.event.delivery_id,
+                )
         else:
             log.info("drained")
 
