@@ -212,6 +212,9 @@ def run_fake_github(args: argparse.Namespace) -> None:
         match = re.search(r"/pulls/(\d+)/", call.path)
         if match:
             return int(match.group(1))
+        match = re.search(r"/git/trees/([0-9a-f]{40})", call.path)
+        if match:
+            return int(match.group(1), 16)
         if "/contents/" in call.path:
             ref = call.query.get("ref", "")
             return int(ref, 16) if re.fullmatch(r"[0-9a-f]{40}", ref) else None

@@ -41,6 +41,7 @@ from typing import Any
 import jsonschema
 import jwt
 from aiohttp import web
+from fake_git import MODE_FILE, Entry, GitStore
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 REST: dict[str, Any] = json.loads((SHARED / "fixtures" / "github-rest-subset.json").read_text())
@@ -329,8 +330,11 @@ class FakeGitHub:
         self.errors: list[str] = []
         self.contents: dict[tuple[str, str, str], str] = {}  # (repo, ref, path) -> text
         self.pulls: dict[tuple[str, int], PullRequest] = {}
-        self.compares: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.check_runs: dict[int, CheckRun] = {}
+        self.git = GitStore()
+        # Pull requests as the pulls API lists them (the fix pull request), by (repo, number).
+        self.pull_requests: dict[tuple[str, int], dict[str, Any]] = {}
+        self._pull_numbers = itertools.count(100)
         self.tokens: dict[str, datetime] = {}
         self.token_lifetime = timedelta(hours=1)
         self._refused_mints = 0  # tokens still to be issued already revoked
@@ -427,14 +431,27 @@ class FakeGitHub:
         add("PATCH", repo + "/check-runs/{check_run_id}", self._update_check_run)
         add("GET", repo + "/check-runs/{check_run_id}", self._get_check_run)
         add("GET", repo + "/commits/{ref}/check-runs", self._commit_check_runs)
-        add("GET", repo + "/compare/{basehead}", self._compare)
         add("GET", "/app", self._get_app)
+        add("GET", repo, self._get_repository)
+        add("GET", repo + "/branches/{branch:.+}", self._get_branch)
+        add("GET", repo + "/git/trees/{tree_sha:.+}", self._get_tree)
+        add("GET", repo + "/git/blobs/{file_sha}", self._get_blob)
+        add("POST", repo + "/git/blobs", self._create_blob)
+        add("POST", repo + "/git/trees", self._create_tree)
+        add("POST", repo + "/git/commits", self._create_commit)
+        add("GET", repo + "/git/commits/{commit_sha:.+}", self._get_commit)
+        add("GET", repo + "/git/ref/{ref:.+}", self._get_ref)
+        add("POST", repo + "/git/refs", self._create_ref)
+        add("PATCH", repo + "/git/refs/{ref:.+}", self._update_ref)
+        add("GET", repo + "/pulls", self._list_pulls)
+        add("POST", repo + "/pulls", self._create_pull)
+        add("PATCH", repo + "/pulls/{pull_number}", self._update_pull)
 
     @web.middleware
     async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
         route = request.match_info.route.resource
         template = route.canonical if route is not None else request.path
-        template = template.replace("{path:.+}", "{path}")
+        template = re.sub(r"\{(\w+):[^}]+\}", r"{\1}", template)
         operation = f"{request.method} {template}"
         raw = await request.read()
         body = json.loads(raw) if raw else None
@@ -717,14 +734,215 @@ class FakeGitHub:
         data = {"total_count": len(runs), "check_runs": chunk}
         return web.json_response(data, headers=headers)
 
-    async def _compare(self, request: web.Request) -> web.Response:
-        info = request.match_info
-        files = self.compares.get((f"{info['owner']}/{info['repo']}", info["basehead"]))
-        if files is None:
-            return web.json_response({"message": "Not Found"}, status=404)
-        data = example("GET /repos/{owner}/{repo}/compare/{basehead}", "200")
-        data["files"] = [self._pull_file(file) for file in files]
+    # -- the Git data API, the repository and its pull requests ----------------------------------
+
+    @staticmethod
+    def _repo(request: web.Request) -> str:
+        return f"{request.match_info['owner']}/{request.match_info['repo']}"
+
+    @staticmethod
+    def _not_found() -> web.Response:
+        return web.json_response({"message": "Not Found"}, status=404)
+
+    async def _get_repository(self, request: web.Request) -> web.Response:
+        repo = self._repo(request)
+        branch = self.git.default_branches.get(repo)
+        if branch is None:
+            return self._not_found()
+        data = example("GET /repos/{owner}/{repo}", "200")
+        data.update(full_name=repo, name=repo.split("/")[1], default_branch=branch)
         return web.json_response(data)
+
+    async def _get_branch(self, request: web.Request) -> web.Response:
+        repo, branch = self._repo(request), request.match_info["branch"]
+        head = self.git.branch_head(repo, branch)
+        if head is None:
+            return self._not_found()
+        data = example("GET /repos/{owner}/{repo}/branches/{branch}", "200")
+        data["name"] = branch
+        data["commit"]["sha"] = head
+        data["commit"]["commit"]["tree"]["sha"] = self.git.commits[head].tree
+        return web.json_response(data)
+
+    def _tree_from_contents(self, repo: str, ref: str) -> str | None:
+        """Files added with ``add_file`` at ``ref`` form that commit's tree; any other commit
+        SHA asked about is a commit without files."""
+        entries = {
+            path: Entry(MODE_FILE, self.git.add_blob(text.encode("utf-8", "surrogateescape")))
+            for (owner, at, path), text in self.contents.items()
+            if owner == repo and at == ref
+        }
+        if not entries and not re.fullmatch("[0-9a-f]{40}", ref):
+            return None
+        return self.git.add_tree(entries)
+
+    async def _get_tree(self, request: web.Request) -> web.Response:
+        repo, name = self._repo(request), request.match_info["tree_sha"]
+        tree = self.git.resolve_tree(repo, name) or self._tree_from_contents(repo, name)
+        if tree is None:
+            return self._not_found()
+        if "recursive" not in request.query:
+            self.errors.append("the App must read the tree recursively, in one call")
+        data = {
+            "sha": tree,
+            "url": f"{request.url}",
+            "tree": self.git.tree_listing(tree),
+            "truncated": False,
+        }
+        return self._etagged(request, data)
+
+    async def _get_blob(self, request: web.Request) -> web.Response:
+        sha = request.match_info["file_sha"]
+        raw = self.git.blobs.get(sha)
+        if raw is None:
+            return self._not_found()
+        data = example("GET /repos/{owner}/{repo}/git/blobs/{file_sha}", "200")
+        data.update(
+            sha=sha, size=len(raw), encoding="base64", content=base64.encodebytes(raw).decode()
+        )
+        return web.json_response(data)
+
+    async def _create_blob(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        raw = (
+            base64.b64decode(body["content"])
+            if body.get("encoding") == "base64"
+            else body["content"].encode()
+        )
+        sha = self.git.add_blob(raw)
+        return web.json_response({"sha": sha, "url": f"{request.url}/{sha}"}, status=201)
+
+    async def _create_tree(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        entries: dict[str, Entry] = {}
+        if "base_tree" in body:
+            if body["base_tree"] not in self.git.trees:
+                return web.json_response({"message": "base_tree not found"}, status=422)
+            entries = dict(self.git.trees[body["base_tree"]])
+        for item in body["tree"]:
+            if "content" in item:
+                entries[item["path"]] = Entry(
+                    item["mode"], self.git.add_blob(item["content"].encode())
+                )
+            elif item.get("sha") is None:
+                entries.pop(item["path"], None)
+            elif item["sha"] not in self.git.blobs:
+                return web.json_response({"message": "tree.sha not found"}, status=422)
+            else:
+                entries[item["path"]] = Entry(item["mode"], item["sha"])
+        sha = self.git.add_tree(entries)
+        data = {"sha": sha, "url": f"{request.url}/{sha}", "tree": self.git.tree_listing(sha)}
+        return web.json_response(data, status=201)
+
+    def _commit_data(self, request: web.Request, sha: str) -> dict[str, Any]:
+        commit = self.git.commits[sha]
+        data = example("GET /repos/{owner}/{repo}/git/commits/{commit_sha}", "200")
+        data.update(sha=sha, message=commit.message, author=commit.author, committer=commit.author)
+        data["tree"] = {"sha": commit.tree, "url": f"{request.url}"}
+        data["parents"] = [{"sha": p, "url": "", "html_url": ""} for p in commit.parents]
+        return data
+
+    async def _create_commit(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if body["tree"] not in self.git.trees or any(
+            parent not in self.git.commits for parent in body.get("parents", [])
+        ):
+            return web.json_response({"message": "tree or parent not found"}, status=422)
+        author = {
+            "name": BOT_USER["login"],
+            "email": "bot@example.com",
+            "date": "2026-12-03T00:00:00Z",
+        }
+        commit = self.git.add_commit(body["tree"], body.get("parents", []), body["message"], author)
+        return web.json_response(self._commit_data(request, commit.sha), status=201)
+
+    async def _get_commit(self, request: web.Request) -> web.Response:
+        sha = request.match_info["commit_sha"]
+        if sha not in self.git.commits:
+            return self._not_found()
+        return web.json_response(self._commit_data(request, sha))
+
+    def _ref_data(self, repo: str, ref: str, sha: str) -> dict[str, Any]:
+        return {
+            "ref": ref,
+            "node_id": "REF",
+            "url": f"{self.url}/repos/{repo}/git/{ref}",  # type: ignore[attr-defined]
+            "object": {"type": "commit", "sha": sha, "url": ""},
+        }
+
+    async def _get_ref(self, request: web.Request) -> web.Response:
+        repo, ref = self._repo(request), "refs/" + request.match_info["ref"]
+        sha = self.git.refs.get((repo, ref))
+        if sha is None:
+            return self._not_found()
+        return web.json_response(self._ref_data(repo, ref, sha))
+
+    async def _create_ref(self, request: web.Request) -> web.Response:
+        repo, body = self._repo(request), await request.json()
+        if (repo, body["ref"]) in self.git.refs:
+            return web.json_response({"message": "Reference already exists"}, status=422)
+        if body["sha"] not in self.git.commits:
+            return web.json_response({"message": "Object does not exist"}, status=422)
+        self.git.refs[(repo, body["ref"])] = body["sha"]
+        return web.json_response(self._ref_data(repo, body["ref"], body["sha"]), status=201)
+
+    async def _update_ref(self, request: web.Request) -> web.Response:
+        repo, ref = self._repo(request), "refs/" + request.match_info["ref"]
+        body = await request.json()
+        current = self.git.refs.get((repo, ref))
+        if current is None:
+            return web.json_response({"message": "Reference does not exist"}, status=422)
+        if not body.get("force") and not self.git.is_ancestor(current, body["sha"]):
+            return web.json_response({"message": "Update is not a fast forward"}, status=422)
+        self.git.refs[(repo, ref)] = body["sha"]
+        return web.json_response(self._ref_data(repo, ref, body["sha"]))
+
+    def open_pulls(self, repo: str) -> list[dict[str, Any]]:
+        return [
+            pull
+            for (owner, _), pull in self.pull_requests.items()
+            if owner == repo and pull["state"] == "open"
+        ]
+
+    async def _list_pulls(self, request: web.Request) -> web.Response:
+        repo = self._repo(request)
+        state, head = request.query.get("state", "open"), request.query.get("head")
+        pulls = [
+            pull
+            for (owner, _), pull in self.pull_requests.items()
+            if owner == repo
+            and state in ("all", pull["state"])
+            and (head is None or head == f"{pull['head']['user']['login']}:{pull['head']['ref']}")
+        ]
+        return self._paged(request, pulls)
+
+    async def _create_pull(self, request: web.Request) -> web.Response:
+        repo, body = self._repo(request), await request.json()
+        owner = repo.split("/")[0]
+        if self.git.branch_head(repo, body["head"]) is None:
+            return web.json_response({"message": "head branch does not exist"}, status=422)
+        if any(p["head"]["ref"] == body["head"] for p in self.open_pulls(repo)):
+            return web.json_response(
+                {"message": f"A pull request already exists for {owner}:{body['head']}."},
+                status=422,
+            )
+        number = next(self._pull_numbers)
+        pull = example("POST /repos/{owner}/{repo}/pulls", "201")
+        pull.update(number=number, state="open", title=body["title"], body=body.get("body"))
+        pull["user"] = dict(BOT_USER)
+        pull["head"].update(ref=body["head"], user={**pull["head"]["user"], "login": owner})
+        pull["base"]["ref"] = body["base"]
+        self.pull_requests[(repo, number)] = pull
+        return web.json_response(pull, status=201)
+
+    async def _update_pull(self, request: web.Request) -> web.Response:
+        repo, number = self._repo(request), int(request.match_info["pull_number"])
+        pull = self.pull_requests.get((repo, number))
+        if pull is None:
+            return self._not_found()
+        body = await request.json()
+        pull.update({k: v for k, v in body.items() if k in ("title", "body", "state")})
+        return web.json_response(pull)
 
 
 _HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@", re.MULTILINE)

@@ -14,6 +14,7 @@ from bot.app.server import SERVICE
 
 FILES = "GET /repos/{owner}/{repo}/pulls/{pull_number}/files"
 TOKEN = "POST /app/installations/{installation_id}/access_tokens"
+TREE = "GET /repos/{owner}/{repo}/git/trees/{tree_sha}"
 
 
 def no_workflows(github: FakeGitHub) -> None:
@@ -140,7 +141,8 @@ async def test_token_close_to_expiry_is_renewed_before_use(bot: Bot, github: Fak
     await bot.deliver("pull_request", pull_request_payload("synchronize"))
     await bot.settle()
 
-    assert github.count() == Counter({TOKEN: 2, FILES: 2})
+    # Never cached: every call (the files twice, the tree once) asks for a fresh token.
+    assert github.count() == Counter({TOKEN: 3, FILES: 2, TREE: 1})
 
 
 async def test_token_refused_as_expired_is_renewed_and_the_call_repeated(
@@ -190,8 +192,8 @@ async def test_unchanged_content_is_served_from_the_etag_cache(
     await bot.deliver("pull_request", pull_request_payload("reopened"))
     await bot.settle()
 
-    contents = statuses(github, "GET /repos/{owner}/{repo}/contents/{path}")
-    assert contents.count(304) == 1  # the workflow; the absent config is a 404 each time
+    assert statuses(github, TREE) == [200, 304]
+    assert statuses(github, "GET /repos/{owner}/{repo}/git/blobs/{file_sha}") == [200]
 
 
 def test_the_etag_cache_is_bounded_in_bytes_across_installations() -> None:

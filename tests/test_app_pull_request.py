@@ -25,6 +25,8 @@ BASE_SHA = "f95f852bd8fca8fcc58a9a2d6c842781e32a215e"  # the payload's base: its
 FILES = "GET /repos/{owner}/{repo}/pulls/{pull_number}/files"
 CONTENTS = "GET /repos/{owner}/{repo}/contents/{path}"
 TOKEN = "POST /app/installations/{installation_id}/access_tokens"
+TREE = "GET /repos/{owner}/{repo}/git/trees/{tree_sha}"
+BLOB = "GET /repos/{owner}/{repo}/git/blobs/{file_sha}"
 CREATE_REVIEW = "POST /repos/{owner}/{repo}/pulls/{pull_number}/reviews"
 CREATE_CHECK = "POST /repos/{owner}/{repo}/check-runs"
 UPDATE_CHECK = "PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}"
@@ -91,7 +93,9 @@ async def test_unsafe_workflow_costs_these_github_calls(bot: Bot, github: FakeGi
             "GET /app": 1,  # the App's own login, once per process
             TOKEN: 1,
             FILES: 1,
-            CONTENTS: 2,  # the workflow and .github/wheelwatch.yml (absent: 404)
+            TREE: 1,  # lists every workflow of the head commit
+            CONTENTS: 1,  # .github/wheelwatch.yml at the base commit (absent: 404)
+            BLOB: 1,  # the one workflow, never read before
             "GET /repos/{owner}/{repo}/pulls/{pull_number}/comments": 1,
             "GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews": 1,
             CREATE_REVIEW: 1,
@@ -101,7 +105,7 @@ async def test_unsafe_workflow_costs_these_github_calls(bot: Bot, github: FakeGi
     )
 
 
-async def test_pull_request_without_workflow_changes_only_lists_its_files(
+async def test_pull_request_in_a_repository_without_workflows_lists_files_and_reads_the_tree(
     bot: Bot, github: FakeGitHub
 ) -> None:
     github.add_pull(REPO, 2, [{"filename": "src/app.py", "status": "modified"}])
@@ -109,7 +113,8 @@ async def test_pull_request_without_workflow_changes_only_lists_its_files(
     await bot.deliver("pull_request", pull_request_payload())
     await bot.settle()
 
-    assert github.count() == Counter({TOKEN: 1, FILES: 1})
+    assert github.count() == Counter({TOKEN: 1, FILES: 1, TREE: 1})
+    assert github.check_runs == {}
 
 
 async def test_installation_token_is_reused_by_the_next_delivery(
@@ -121,7 +126,7 @@ async def test_installation_token_is_reused_by_the_next_delivery(
     await bot.deliver("pull_request", pull_request_payload("synchronize"))
     await bot.settle()
 
-    assert github.count() == Counter({TOKEN: 1, FILES: 2})
+    assert github.count() == Counter({TOKEN: 1, FILES: 2, TREE: 1})
 
 
 async def test_safe_workflow_gets_a_successful_check_and_no_review(
@@ -202,11 +207,14 @@ async def test_fork_pull_request_reads_workflows_from_the_fork(
     await bot.deliver("pull_request", pull_request_payload(head_repo=fork))
     await bot.settle()
 
-    reads = [call.path for call in github.calls if call.operation == CONTENTS]
-    # The workflow from the fork; the configuration from the base (a fork's cannot judge it).
-    assert sorted(reads) == [
-        f"/repos/{REPO}/contents/.github/wheelwatch.yml",
-        f"/repos/{fork}/contents/{WORKFLOW}",
+    reads = [call.path for call in github.calls if call.operation in (CONTENTS, TREE, BLOB)]
+    # The workflows from the fork; the configuration from the base (a fork's cannot judge it).
+    assert [path.split("/git/")[0] for path in reads if "/git/" in path] == [
+        f"/repos/{fork}",  # the tree
+        f"/repos/{fork}",  # the workflow's blob
+    ]
+    assert [path for path in reads if "/contents/" in path] == [
+        f"/repos/{REPO}/contents/.github/wheelwatch.yml"
     ]
     assert len(github.reviews(REPO, 2)) == 1
     [run] = github.check_runs.values()

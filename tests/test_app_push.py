@@ -15,6 +15,9 @@ WORKFLOW = ".github/workflows/ci.yml"
 AFTER = "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
 CREATE_CHECK = "POST /repos/{owner}/{repo}/check-runs"
 UPDATE_CHECK = "PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}"
+TOKEN = "POST /app/installations/{installation_id}/access_tokens"
+TREE = "GET /repos/{owner}/{repo}/git/trees/{tree_sha}"
+BLOB = "GET /repos/{owner}/{repo}/git/blobs/{file_sha}"
 
 
 def push_payload(*, added: list[str] = (), modified: list[str] = ()) -> dict[str, Any]:  # type: ignore[assignment]
@@ -60,14 +63,15 @@ async def test_push_with_an_unsafe_workflow_gets_a_check_run_with_annotations(
     assert run.output["title"] == "1 Python cache problem found"
 
 
-async def test_push_without_workflow_changes_costs_no_github_call(
+async def test_push_to_a_repository_without_workflows_reads_the_tree_and_posts_no_check(
     bot: Bot, github: FakeGitHub
 ) -> None:
     response = await bot.deliver("push", push_payload(added=["README.md"]))
     await bot.settle()
 
     assert response.status == 202
-    assert github.calls == []
+    assert github.count() == Counter({TOKEN: 1, TREE: 1})
+    assert github.check_runs == {}
 
 
 async def test_tag_pushes_and_deletions_cost_no_github_call(bot: Bot, github: FakeGitHub) -> None:
@@ -139,30 +143,26 @@ async def test_check_suite_rerequested_runs_the_analysis_again(
     assert all(run.conclusion == "neutral" for run in github.check_runs.values())
 
 
-async def test_check_suite_without_pull_request_compares_with_before(
+async def test_check_suite_checks_every_workflow_of_its_commit_without_comparing(
     bot: Bot, github: FakeGitHub
 ) -> None:
     suite = webhook("check_suite.requested.1")
-    data = suite["check_suite"]
-    github.compares[(REPO, f"{data['before']}...{data['head_sha']}")] = [
-        {"filename": WORKFLOW, "status": "modified"}
-    ]
-    github.add_file(REPO, data["head_sha"], WORKFLOW, UNSAFE_WORKFLOW)
+    sha = suite["check_suite"]["head_sha"]
+    github.add_file(REPO, sha, WORKFLOW, UNSAFE_WORKFLOW)
+    github.add_file(REPO, sha, ".github/workflows/other.yml", UNSAFE_WORKFLOW)
 
     await bot.deliver("check_suite", suite)
     await bot.settle()
 
-    assert github.count()[CREATE_CHECK] == 1
+    [run] = github.check_runs.values()
+    assert {a["path"] for a in run.annotations} == {WORKFLOW, ".github/workflows/other.yml"}
+    assert "GET /repos/{owner}/{repo}/compare/{basehead}" not in github.count()
 
 
 async def test_check_run_rerequested_for_our_check_runs_again(bot: Bot, github: FakeGitHub) -> None:
     payload = webhook("check_run.rerequested.1")
     run = payload["check_run"]
     run["name"], run["app"]["id"] = "wheelwatch", int(APP_ID)
-    suite = run["check_suite"]
-    github.compares[(REPO_OF(payload), f"{suite['before']}...{run['head_sha']}")] = [
-        {"filename": WORKFLOW, "status": "added"}
-    ]
     github.add_file(REPO_OF(payload), run["head_sha"], WORKFLOW, UNSAFE_WORKFLOW)
 
     await bot.deliver("check_run", payload)
@@ -193,8 +193,9 @@ async def test_push_call_counts(bot: Bot, github: FakeGitHub) -> None:
 
     assert github.count() == Counter(
         {
-            "POST /app/installations/{installation_id}/access_tokens": 1,
-            "GET /repos/{owner}/{repo}/contents/{path}": 2,
+            TOKEN: 1,
+            TREE: 1,
+            BLOB: 1,
             CREATE_CHECK: 1,
             UPDATE_CHECK: 1,
         }

@@ -109,17 +109,6 @@ async def test_ping_is_acknowledged_without_github_calls(bot: Bot, github: FakeG
     assert bot.app[SERVICE].metrics.deliveries[("ping", "processed")] == 1
 
 
-async def test_installation_events_are_acknowledged_without_github_calls(
-    bot: Bot, github: FakeGitHub
-) -> None:
-    for name in ("installation.created.2", "installation_repositories.added.1"):
-        response = await bot.deliver(name.split(".")[0], webhook(name))
-        assert response.status == 202
-    await bot.settle()
-
-    assert github.calls == []
-
-
 async def test_pull_request_without_installation_is_skipped_not_crashed(
     bot: Bot, github: FakeGitHub
 ) -> None:
@@ -182,7 +171,8 @@ async def test_metrics_count_deliveries_and_github_calls(bot: Bot, github: FakeG
 
     assert 'wheelwatch_deliveries_total{event="pull_request",outcome="processed"} 1' in text
     assert 'wheelwatch_deliveries_total{event="unknown",outcome="refused_401"} 1' in text
-    assert 'wheelwatch_github_requests_total{method="GET",status="200"} 1' in text
+    # The files listing and the tree.
+    assert 'wheelwatch_github_requests_total{method="GET",status="200"} 2' in text
     assert "wheelwatch_queue_depth 0" in text
     assert "wheelwatch_processing_seconds_count 1" in text
 

@@ -58,7 +58,11 @@ def conclusion(files: Iterable[WorkflowFile], config: Config) -> str:
 
 
 def output(
-    files: list[WorkflowFile], *, config_error: str | None = None, notice: str | None = None
+    files: list[WorkflowFile],
+    *,
+    config_error: str | None = None,
+    notice: str | None = None,
+    releases: str | None = None,
 ) -> dict[str, str]:
     findings = sum(len(file.analysis.findings) for file in files)
     errors = [file for file in files if file.analysis.error is not None]
@@ -82,5 +86,7 @@ def output(
         lines += ["", f"**The repository configuration was ignored:** {config_error}"]
     if notice:
         lines += ["", notice]
+    if releases:
+        lines += ["", f"Which Pythons are pre-releases comes from {releases}."]
     summary = "\n".join(lines)[:MAX_OUTPUT_CHARS]
     return {"title": title, "summary": summary}

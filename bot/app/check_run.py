@@ -12,13 +12,8 @@ from gidgethub.abc import GitHubAPI
 
 from bot.app import check_output
 from bot.app.delivery import DeliveryContext
-from bot.app.workflows import (
-    RepoConfig,
-    Repository,
-    WorkflowFile,
-    analyse_files,
-    read_repo_config,
-)
+from bot.app.snapshot import Analyser, Snapshot, read_tree
+from bot.app.workflows import RepoConfig, Repository, read_repo_config
 from bot.app.writes import write_once
 
 log = logging.getLogger(__name__)
@@ -95,10 +90,14 @@ class CheckRun:
         check_run_id = await write_once(create, find, what=f"check run on {head_sha}")
         return cls(gh, repo, check_run_id, delivery_id)
 
-    async def complete(self, files: list[WorkflowFile], repo_config: RepoConfig) -> None:
+    async def complete(self, snapshot: Snapshot) -> None:
         """Publish the result; annotations go 50 per request, the last request completes."""
+        files, repo_config = snapshot.files, snapshot.repo_config
         output = check_output.output(
-            files, config_error=repo_config.error, notice=repo_config.notice()
+            files,
+            config_error=repo_config.error,
+            notice=repo_config.notice(),
+            releases=snapshot.releases.label,
         )
         notes = check_output.annotations_for(files)
         size = check_output.ANNOTATIONS_PER_REQUEST
@@ -169,31 +168,43 @@ class CheckRun:
         self.annotations = expected
 
 
+async def trusted_config(
+    gh: GitHubAPI, repo: Repository, sha: str, config_ref: str, *, changed: bool = False
+) -> RepoConfig | None:
+    """The configuration that judges ``sha``; ``None`` when it is ``sha``'s own, which the
+    analyser reads from the commit's tree (through the content cache)."""
+    if config_ref == sha and not changed:
+        return None
+    return await read_repo_config(gh, repo, config_ref, changed_by_pull_request=changed)
+
+
 async def check_commit(
     gh: GitHubAPI,
     repo: Repository,
     sha: str,
-    paths: set[str],
+    analyser: Analyser,
     *,
     config_ref: str,
     config_changed: bool = False,
     source: Repository | None = None,
     delivery: DeliveryContext | None = None,
-) -> list[WorkflowFile]:
-    """Analyse ``paths`` at ``sha`` (read from ``source``) and report them in a check run.
+) -> Snapshot | None:
+    """Analyse every workflow file of commit ``sha`` (read from ``source``) and report them
+    in a check run; ``None``, and no check run, when the commit has no workflow file.
 
     The configuration is read from ``repo`` at ``config_ref`` (see ``config_ref``), never
-    from a fork.
+    from a fork: from the commit's own tree when that is the trusted one.
     """
     source = source or repo
-    repo_config = await read_repo_config(
-        gh, repo, config_ref, changed_by_pull_request=config_changed
-    )
+    tree = await read_tree(gh, source, sha)
+    if not tree.workflows:
+        return None
+    repo_config = await trusted_config(gh, repo, sha, config_ref, changed=config_changed)
     check = await CheckRun.start(gh, repo, sha, delivery=delivery)
     try:
-        files = await analyse_files(gh, source, sha, paths, repo_config.config)
-        await check.complete(files, repo_config)
+        snapshot = await analyser.snapshot(gh, source, sha, tree=tree, repo_config=repo_config)
+        await check.complete(snapshot)
     except BaseException:
         await check.abandon("An error interrupted the analysis; re-run the check to retry.")
         raise
-    return files
+    return snapshot

@@ -20,6 +20,7 @@ DEFAULT_COMMIT_CLAIMS = 10_000
 DEFAULT_ETAG_CACHE_BYTES = 8 * 1024 * 1024
 DEFAULT_LEASE_SECONDS = 30.0
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+DEFAULT_ANALYSIS_CACHE_BYTES = 32 * 1024 * 1024
 
 
 T = TypeVar("T")
@@ -64,6 +65,9 @@ class AppConfig:
     # How long a worker's claim on a job (and on its subject's turn) lasts unless renewed: a
     # killed worker's job is taken up by another this long after its last renewal.
     lease_seconds: float = DEFAULT_LEASE_SECONDS
+    # Workflow texts by blob SHA and analyses by their inputs, all installations together,
+    # bounded by the estimated size of the entries; 0 keeps none.
+    analysis_cache_bytes: int = DEFAULT_ANALYSIS_CACHE_BYTES
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> AppConfig:
@@ -108,6 +112,13 @@ class AppConfig:
             redis_url=check(lambda: _redis_url(env.get("WHEELWATCH_REDIS_URL", "").strip()), None),
             lease_seconds=float(
                 integer("WHEELWATCH_LEASE_SECONDS", int(DEFAULT_LEASE_SECONDS), low=1, high=600)
+            ),
+            analysis_cache_bytes=_integer(
+                env,
+                "WHEELWATCH_ANALYSIS_CACHE_BYTES",
+                DEFAULT_ANALYSIS_CACHE_BYTES,
+                low=0,
+                high=2**34,
             ),
         )
         if problems:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
@@ -22,6 +22,8 @@ from typing import Generic, Protocol, TypeVar
 from cachetools import TTLCache
 
 from bot.app.metrics import Metrics
+from bot.app.snapshot import Analyser
+from bot.app.workflows import WorkflowFile
 
 
 @dataclass
@@ -215,9 +217,16 @@ class DeliveryContext:
     app_id: str
     # The App's own login (``<slug>[bot]``): only its comments carry trusted markers.
     bot_login: Callable[[], Awaitable[str]]
+    # Reads and analyses commits through the process's content cache.
+    analyser: Analyser
     # 2 and more: an earlier try of this delivery was interrupted (its worker was killed) and
     # may have created what this one is about to.
     attempt: int = 1
+
+    def count_findings(self, files: Iterable[WorkflowFile]) -> None:
+        for file in files:
+            for finding in file.analysis.findings:
+                self.metrics.finding(finding.rule_id)
 
     async def is_current(self) -> bool:
         """False once a later delivery about the same subject has arrived."""

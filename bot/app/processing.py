@@ -15,16 +15,20 @@ import time
 import gidgethub
 from gidgethub import routing, sansio
 
-from bot.app import lifecycle, pull_request, push, rerun
+from bot.app import install, lifecycle, pull_request, push, rerun
+from bot.app.analysis_cache import AnalysisCache
 from bot.app.config import AppConfig
 from bot.app.delivery import ClaimStore, DeliveryContext, SubjectOrder, Ticket
 from bot.app.github import GitHubApp, GitHubUnavailable, UnexpectedAnswer
 from bot.app.log_format import DELIVERY
 from bot.app.metrics import Metrics
+from bot.app.snapshot import Analyser
 
 log = logging.getLogger(__name__)
 
-ROUTER = routing.Router(pull_request.router, push.router, rerun.router, lifecycle.router)
+ROUTER = routing.Router(
+    pull_request.router, push.router, rerun.router, lifecycle.router, install.router
+)
 # Events handled without an installation token (they make no API call).
 TOKENLESS_EVENTS = frozenset({"ping", "installation", "installation_repositories"})
 # Label values for metrics: anything else is counted as "other".
@@ -55,6 +59,8 @@ class Processor:
         self.order = order
         self.commits = commits
         self.github: GitHubApp | None = None
+        # Blob texts and analyses, by content; in this process (see analysis_cache.py).
+        self.analyser = Analyser(AnalysisCache.in_memory(config.analysis_cache_bytes))
 
     async def process(
         self, event: sansio.Event, ticket: Ticket, received: float, *, attempt: int = 1
@@ -112,6 +118,7 @@ class Processor:
             app_id=self.config.app_id,
             bot_login=self.github.bot_login if self.github is not None else _not_connected,
             attempt=attempt,
+            analyser=self.analyser,
         )
         installation = (event.data.get("installation") or {}).get("id")
         gh = None

@@ -1,4 +1,5 @@
-"""Pull requests: review the workflow files they change, inline where the diff allows."""
+"""Pull requests: review the workflow files they change, inline where the diff allows, and
+report every workflow file of the head commit in the check run."""
 
 from __future__ import annotations
 
@@ -15,13 +16,8 @@ from bot.app.check_run import CheckRun
 from bot.app.delivery import DeliveryContext, released_on_failure
 from bot.app.diff import Hunk, parse_hunks
 from bot.app.review import PostedMarkers, ReviewPlan, plan_review
-from bot.app.workflows import (
-    Repository,
-    WorkflowFile,
-    analyse_files,
-    is_workflow_path,
-    read_repo_config,
-)
+from bot.app.snapshot import read_tree
+from bot.app.workflows import Repository, WorkflowFile, is_workflow_path, read_repo_config
 from bot.app.writes import write_once
 from bot.engine import CONFIG_PATH
 
@@ -49,13 +45,6 @@ async def pull_request_changes(gh: GitHubAPI, repo: Repository, number: int) -> 
         if file.get("status") != "removed" and is_workflow_path(path):
             workflows[path] = parse_hunks(file.get("patch"))
     return PullRequestChanges(workflows, config)
-
-
-async def changed_workflows(
-    gh: GitHubAPI, repo: Repository, number: int
-) -> dict[str, tuple[Hunk, ...]]:
-    """The workflow files the pull request adds or modifies, with the hunks of each patch."""
-    return (await pull_request_changes(gh, repo, number)).workflows
 
 
 async def posted_markers(
@@ -91,32 +80,46 @@ async def review_pull_request(
 
     changes = await pull_request_changes(gh, repo, number)
     changed = changes.workflows
-    if not changed:
+    if not await context.is_current():
+        return
+    # The check run covers every workflow of the head commit; the review only what changed.
+    claimed = await context.commits.claim(repo.full_name, head_sha)
+    if not changed and not claimed:
         log.info(
             "delivery %s: %s#%d changes no workflow", context.delivery_id, repo.full_name, number
         )
         return
-    if not await context.is_current():
-        return
-    # The base's configuration, never the head's: else a pull request that adds one disabling
-    # a rule next to an unsafe workflow passes unreviewed.
-    base_sha = str(pull["base"]["sha"])
-    repo_config = await read_repo_config(gh, repo, base_sha, changed_by_pull_request=changes.config)
-    claimed = await context.commits.claim(repo.full_name, head_sha)
     async with (
         released_on_failure(context.commits, repo.full_name, head_sha)
         if claimed
         else contextlib.nullcontext()
     ):
+        tree = await read_tree(gh, source, head_sha)
+        if not tree.workflows:
+            return
+        # The base's configuration, never the head's: else a pull request that adds one
+        # disabling a rule next to an unsafe workflow passes unreviewed.
+        base_sha = str(pull["base"]["sha"])
+        repo_config = await read_repo_config(
+            gh, repo, base_sha, changed_by_pull_request=changes.config
+        )
         check = await CheckRun.start(gh, repo, head_sha, delivery=context) if claimed else None
         try:
-            files = await analyse_files(gh, source, head_sha, changed, repo_config.config, changed)
-            for file in files:
-                for finding in file.analysis.findings:
-                    context.metrics.finding(finding.rule_id)
-            await _post_review(gh, repo, number, head_sha, files, context, repo_config.notice())
+            snapshot = await context.analyser.snapshot(
+                gh, source, head_sha, tree=tree, repo_config=repo_config
+            )
+            context.count_findings(snapshot.files)
+            if changed:
+                reviewed = [
+                    WorkflowFile(file.path, file.text, file.analysis, changed[file.path])
+                    for file in snapshot.files
+                    if file.path in changed
+                ]
+                await _post_review(
+                    gh, repo, number, head_sha, reviewed, context, repo_config.notice()
+                )
             if check is not None:
-                await check.complete(files, repo_config)
+                await check.complete(snapshot)
         except BaseException:
             if check is not None:
                 await check.abandon("An error interrupted the analysis; re-run the check to retry.")

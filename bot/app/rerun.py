@@ -12,7 +12,6 @@ from bot.app.check_output import CHECK_NAME
 from bot.app.check_run import check_commit
 from bot.app.delivery import DeliveryContext, released_on_failure
 from bot.app.pull_request import pull_request_changes
-from bot.app.push import NULL_SHA, compared_workflow_paths
 from bot.app.workflows import Repository, config_ref
 
 log = logging.getLogger(__name__)
@@ -35,32 +34,29 @@ async def _rerun(
         return
     async with released_on_failure(context.commits, repo.full_name, sha):
         pulls = suite.get("pull_requests") or []
-        before = str(suite.get("before") or NULL_SHA)
         config_changed = False
         # A pull request's commit is judged by its base's configuration, like its review.
         trusted = config_ref(repository, str(suite.get("head_branch") or ""), sha)
         if pulls:
             changes = await pull_request_changes(gh, repo, int(pulls[0]["number"]))
-            paths, config_changed = set(changes.workflows), changes.config
+            config_changed = changes.config
             trusted = str((pulls[0].get("base") or {}).get("sha") or trusted)
-        elif before != NULL_SHA:
-            paths = await compared_workflow_paths(gh, repo, before, sha)
-        else:
-            paths = set()
-        if not paths:
-            return
-        files = await check_commit(
+        snapshot = await check_commit(
             gh,
             repo,
             sha,
-            paths,
+            context.analyser,
             config_ref=trusted,
             config_changed=config_changed,
             delivery=context,
         )
-    for file in files:
-        for finding in file.analysis.findings:
-            context.metrics.finding(finding.rule_id)
+    if snapshot is not None:
+        context.count_findings(snapshot.files)
+
+
+def is_ours(run: dict[str, Any], context: DeliveryContext) -> bool:
+    app_id = str((run.get("app") or {}).get("id", ""))
+    return run.get("name") == CHECK_NAME and app_id == context.app_id
 
 
 @router.register("check_suite", action="requested")
@@ -80,8 +76,7 @@ async def rerun_check_run(
     event: sansio.Event, gh: GitHubAPI, *args: Any, context: DeliveryContext, **kwargs: Any
 ) -> None:
     run = event.data["check_run"]
-    app_id = str((run.get("app") or {}).get("id", ""))
-    if run.get("name") != CHECK_NAME or app_id != context.app_id:
+    if not is_ours(run, context):
         log.info("delivery %s: check run %r is not ours", context.delivery_id, run.get("name"))
         return
     repo = Repository.from_full_name(event.data["repository"]["full_name"])

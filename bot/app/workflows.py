@@ -1,14 +1,15 @@
-"""Reading the workflow files a delivery touches, and analysing them with the engine."""
+"""Workflow files as the App sees them, the trusted configuration, and the engine called on
+one file."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import logging
 import posixpath
-from collections.abc import Iterable
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import date
 from typing import Any
 
 import gidgethub
@@ -24,6 +25,8 @@ from bot.engine import (
     analyse,
     parse_config,
 )
+from bot.engine.expressions import Value
+from bot.engine.versions import ReleaseTable
 
 log = logging.getLogger(__name__)
 
@@ -138,41 +141,27 @@ async def _read_repo_config(gh: GitHubAPI, repo: Repository, ref: str) -> RepoCo
         return RepoConfig(Config())
     if isinstance(text, FileError):
         return RepoConfig(Config(), f"{CONFIG_PATH}: {text.message}")
+    return parse_repo_config(text)
+
+
+def parse_repo_config(text: str) -> RepoConfig:
+    """``.github/wheelwatch.yml``'s settings, or the defaults and why they apply."""
     try:
         return RepoConfig(parse_config(text))
     except ConfigError as exc:
         return RepoConfig(Config(), exc.located(CONFIG_PATH))
 
 
-async def analyse_files(
-    gh: GitHubAPI,
-    repo: Repository,
-    ref: str,
-    paths: Iterable[str],
+def run_engine(
+    text: str,
     config: Config,
-    hunks: dict[str, tuple[Hunk, ...]] | None = None,
-) -> list[WorkflowFile]:
-    """Fetch and analyse each file; a file that cannot be read or parsed yields its error."""
-    files: list[WorkflowFile] = []
-    for path in sorted(set(paths)):
-        if config.ignores_path(path):
-            continue
-        text = await read_text(gh, repo, path, ref)
-        if text is None:
-            continue
-        file_hunks = None if hunks is None else hunks.get(path, ())
-        if isinstance(text, FileError):
-            files.append(WorkflowFile(path, "", Analysis(error=text), file_hunks))
-            continue
-        # The engine is CPU-bound: keep the event loop free to acknowledge webhooks.
-        analysis = await asyncio.to_thread(_analyse, text, config)
-        files.append(WorkflowFile(path, text, analysis, file_hunks))
-    return files
-
-
-def _analyse(text: str, config: Config) -> Analysis:
+    *,
+    releases: ReleaseTable,
+    as_of: date,
+    inputs: Sequence[Mapping[str, Value]] = (),
+) -> Analysis:
     try:
-        return analyse(text, config=config)
+        return analyse(text, config=config, releases=releases, as_of=as_of, inputs=inputs)
     except Exception as exc:
         # The engine promises errors as values; if it breaks that promise, report, don't crash.
         log.exception("engine failed")

@@ -1,0 +1,265 @@
+"""A commit's whole set of workflow files, read through its tree and analysed together.
+
+One recursive tree call lists every workflow, local action and the configuration with their
+blob SHAs; a blob is read only when the content cache has not seen its SHA, and a file is
+analysed only when no analysis with the same inputs is cached (:mod:`bot.app.analysis_cache`).
+Reusable workflows and local composite actions get the inputs their callers in the same
+commit pass, as ``wheelwatch check`` does for local files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+import posixpath
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+from gidgethub.abc import GitHubAPI
+
+from bot import __version__
+from bot.app.analysis_cache import (
+    AnalysisCache,
+    Text,
+    analysis_key,
+    analysis_size,
+    digest,
+    text_size,
+)
+from bot.app.workflows import (
+    RepoConfig,
+    Repository,
+    WorkflowFile,
+    is_workflow_path,
+    parse_repo_config,
+    run_engine,
+)
+from bot.engine import CONFIG_PATH, Analysis, Config, FileError
+from bot.engine.calls import Inputs, local_calls
+from bot.engine.versions import ReleaseTable
+
+log = logging.getLogger(__name__)
+
+TREE_URL = "/repos/{owner}/{repo}/git/trees/{tree_sha}{?recursive}"
+BLOB_URL = "/repos/{owner}/{repo}/git/blobs/{file_sha}"
+# The CLI's limit: larger files are reported, not read.
+MAX_FILE_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    path: str
+    sha: str
+    mode: str = "100644"
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class Tree:
+    """The entries of a commit's tree that wheelwatch reads: workflows, actions, the config."""
+
+    sha: str
+    entries: dict[str, TreeEntry]
+    truncated: bool = False
+
+    @property
+    def workflows(self) -> list[TreeEntry]:
+        return [entry for path, entry in sorted(self.entries.items()) if is_workflow_path(path)]
+
+    @property
+    def config(self) -> TreeEntry | None:
+        return self.entries.get(CONFIG_PATH)
+
+
+async def read_tree(gh: GitHubAPI, repo: Repository, commit_sha: str) -> Tree:
+    """One call: ``GET …/git/trees/{commit}?recursive=1``."""
+    data = await gh.getitem(TREE_URL, repo.url_vars(tree_sha=commit_sha, recursive=1))
+    entries: dict[str, TreeEntry] = {}
+    for item in data.get("tree") or []:
+        path = str(item.get("path", ""))
+        if item.get("type") != "blob" or not (is_workflow_path(path) or path == CONFIG_PATH):
+            continue
+        size = item.get("size")
+        entries[path] = TreeEntry(
+            path, str(item["sha"]), str(item.get("mode", "100644")), int(size) if size else None
+        )
+    truncated = bool(data.get("truncated"))
+    if truncated:
+        # GitHub lists at most 100,000 entries; what is listed is still analysed.
+        log.warning("%s@%s: the tree is truncated; some files are not listed", repo, commit_sha)
+    return Tree(str(data.get("sha", commit_sha)), entries, truncated)
+
+
+@dataclass(frozen=True)
+class Releases:
+    """The release table an analysis uses, and how the check run names it."""
+
+    table: ReleaseTable
+    label: str
+    digest: str
+
+    @classmethod
+    def shipped(cls) -> Releases:
+        table = ReleaseTable.shipped()
+        return cls(table, f"the table shipped with wheelwatch {__version__}", digest(table))
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A commit's workflow files, each analysed with its callers' inputs."""
+
+    sha: str
+    tree: Tree
+    files: list[WorkflowFile]
+    repo_config: RepoConfig
+    releases: Releases
+    as_of: date
+    inputs: dict[str, list[Inputs]] = field(default_factory=dict)
+
+    def file(self, path: str) -> WorkflowFile | None:
+        return next((file for file in self.files if file.path == path), None)
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
+class Analyser:
+    """Reads and analyses commits through the content cache; one per App process."""
+
+    def __init__(
+        self,
+        cache: AnalysisCache,
+        *,
+        releases: Callable[[], Releases] = Releases.shipped,
+        today: Callable[[], date] = _today,
+    ) -> None:
+        self.cache = cache
+        self._releases = releases
+        self._today = today
+        self.blob_reads = 0
+        self.analyses = 0
+
+    async def text(self, gh: GitHubAPI, repo: Repository, entry: TreeEntry) -> Text:
+        cached = await self.cache.texts.get(f"blob:{entry.sha}")
+        if cached is not None:
+            return cached
+        text = await self._read_blob(gh, repo, entry)
+        await self.cache.texts.put(f"blob:{entry.sha}", text, text_size(text))
+        return text
+
+    async def _read_blob(self, gh: GitHubAPI, repo: Repository, entry: TreeEntry) -> Text:
+        if entry.size is not None and entry.size > MAX_FILE_BYTES:
+            return FileError("the file is too large to review (over 1 MB)")
+        self.blob_reads += 1
+        data = await gh.getitem(BLOB_URL, repo.url_vars(file_sha=entry.sha))
+        try:
+            raw = base64.b64decode(str(data.get("content", "")))
+        except (binascii.Error, ValueError):
+            return FileError("GitHub returned content that is not valid base64")
+        if len(raw) > MAX_FILE_BYTES:
+            return FileError("the file is too large to review (over 1 MB)")
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return FileError(f"the file is not valid UTF-8 (byte {exc.start})")
+
+    async def repo_config(self, gh: GitHubAPI, repo: Repository, tree: Tree) -> RepoConfig:
+        """``.github/wheelwatch.yml`` as the tree holds it (read once per content)."""
+        entry = tree.config
+        if entry is None:
+            return RepoConfig(Config())
+        text = await self.text(gh, repo, entry)
+        if isinstance(text, FileError):
+            return RepoConfig(Config(), f"{CONFIG_PATH}: {text.message}")
+        return parse_repo_config(text)
+
+    async def snapshot(
+        self,
+        gh: GitHubAPI,
+        repo: Repository,
+        sha: str,
+        *,
+        tree: Tree | None = None,
+        repo_config: RepoConfig | None = None,
+    ) -> Snapshot:
+        """Every workflow file and local action of commit ``sha``, analysed."""
+        tree = tree or await read_tree(gh, repo, sha)
+        if repo_config is None:
+            repo_config = await self.repo_config(gh, repo, tree)
+        config = repo_config.config
+        releases = self._releases()
+        as_of = self._today()
+        entries = [e for e in tree.workflows if not config.ignores_path(e.path)]
+        texts = {entry.path: await self.text(gh, repo, entry) for entry in entries}
+        readable = {path: text for path, text in texts.items() if isinstance(text, str)}
+        inputs = await asyncio.to_thread(caller_inputs, readable, set(tree.entries))
+        config_digest = digest(config)
+        files: list[WorkflowFile] = []
+        missing: list[tuple[int, str, str, str]] = []  # (index, key, path, text)
+        for entry in entries:
+            text = texts[entry.path]
+            if isinstance(text, FileError):
+                files.append(WorkflowFile(entry.path, "", Analysis(error=text)))
+                continue
+            key = analysis_key(
+                entry.sha,
+                config_digest=config_digest,
+                table_digest=releases.digest,
+                as_of=as_of,
+                inputs=inputs.get(entry.path, []),
+            )
+            cached = await self.cache.analyses.get(key)
+            if cached is None:
+                missing.append((len(files), key, entry.path, text))
+                cached = Analysis()  # replaced below
+            files.append(WorkflowFile(entry.path, text, cached))
+        if missing:
+            # The engine is CPU-bound: keep the event loop free to acknowledge webhooks.
+            analysed = await asyncio.to_thread(
+                _analyse_all,
+                [(text, inputs.get(path, [])) for _, _, path, text in missing],
+                config,
+                releases.table,
+                as_of,
+            )
+            self.analyses += len(missing)
+            for (index, key, path, text), analysis in zip(missing, analysed, strict=True):
+                files[index] = WorkflowFile(path, text, analysis)
+                await self.cache.analyses.put(key, analysis, analysis_size(analysis))
+        return Snapshot(sha, tree, files, repo_config, releases, as_of, inputs)
+
+
+def _analyse_all(
+    work: list[tuple[str, list[Inputs]]], config: Config, table: ReleaseTable, as_of: date
+) -> list[Analysis]:
+    return [
+        run_engine(text, config, releases=table, as_of=as_of, inputs=given) for text, given in work
+    ]
+
+
+def caller_inputs(texts: dict[str, str], paths: set[str]) -> dict[str, list[Inputs]]:
+    """What each file's callers in the same commit pass to it, by the called file's path."""
+    found: dict[str, list[Inputs]] = {}
+    for text in texts.values():
+        for call in local_calls(text):
+            target = resolve_target(call.target, paths)
+            if target is None:
+                continue
+            known = found.setdefault(target, [])
+            known.extend(inputs for inputs in call.inputs if inputs not in known)
+    return found
+
+
+def resolve_target(target: str, paths: set[str] | Sequence[str]) -> str | None:
+    """``./.github/workflows/x.yml`` or ``./actions/setup`` as a path in the tree."""
+    path = posixpath.normpath(target.strip().removeprefix("./"))
+    if path.startswith(".."):
+        return None
+    for candidate in (path, f"{path}/action.yml", f"{path}/action.yaml"):
+        if candidate in paths:
+            return candidate
+    return None
