@@ -102,11 +102,11 @@ async def test_a_check_run_that_could_not_be_created_leaves_the_commit_to_the_ne
     assert run.request["head_sha"] == HEAD_SHA and run.status == "completed"
 
 
-async def test_a_commit_whose_changes_could_not_be_listed_is_left_to_the_next_delivery(
+async def test_a_commit_whose_tree_could_not_be_read_is_left_to_the_next_delivery(
     bot: Bot, github: FakeGitHub
 ) -> None:
     open_unsafe_pull(github)
-    github.fail("GET", r"/pulls/2/files", 404, body={"message": "Not Found"})
+    github.fail("GET", r"/git/trees/", 404, body={"message": "Not Found"})
     await bot.deliver("check_suite", suite_for_pull("requested"))
     await bot.settle()
     assert github.check_runs == {}
