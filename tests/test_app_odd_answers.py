@@ -75,7 +75,7 @@ async def test_a_200_with_an_html_page_for_a_workflow_is_an_error_in_the_check_r
     bot: Bot, github: FakeGitHub
 ) -> None:
     open_unsafe_pull(github)
-    github.fail("GET", r"/contents/\.github/workflows/ci\.yml", 200, body="<html>Sign in</html>")
+    github.fail("GET", r"/git/blobs/", 200, body="<html>Sign in</html>")
 
     await bot.deliver("pull_request", pull_request_payload())
     await bot.settle()
@@ -91,7 +91,7 @@ async def test_tokens_refused_even_when_renewed_close_the_check_run_as_could_not
     bot: Bot, github: FakeGitHub, caplog: pytest.LogCaptureFixture
 ) -> None:
     open_unsafe_pull(github)
-    arrived, release = github.hold(r"/contents/\.github/workflows/")
+    arrived, release = github.hold(r"/git/blobs/")
     await bot.deliver("pull_request", pull_request_payload(), delivery_id="d-revoked")
     await arrived.wait()  # the check run is in progress
     github.refuse_tokens(next_mints=2)  # the read, renewed once, and the first close fail
@@ -111,7 +111,7 @@ async def test_a_check_run_that_cannot_be_closed_is_named_in_the_log_with_its_de
     bot: Bot, github: FakeGitHub, caplog: pytest.LogCaptureFixture
 ) -> None:
     open_unsafe_pull(github)
-    arrived, release = github.hold(r"/contents/\.github/workflows/")
+    arrived, release = github.hold(r"/git/blobs/")
     await bot.deliver("pull_request", pull_request_payload(), delivery_id="d-revoked")
     await arrived.wait()
     github.refuse_tokens(next_mints=1_000)  # for good: nothing can close it

@@ -225,3 +225,25 @@ async def test_an_invalid_config_in_the_tree_is_reported_and_the_defaults_apply(
     assert "configuration was ignored" in run.output["summary"]
     assert "'colour'" in run.output["summary"]
     assert len(run.annotations) == 1
+
+
+async def test_a_blob_answer_that_is_not_json_is_not_remembered(
+    bot: Bot, github: FakeGitHub
+) -> None:
+    sha = github.git.commit_files(REPO, {WORKFLOW: UNSAFE_WORKFLOW})
+    github.fail("GET", r"/git/blobs/", 200, body="<html>Sign in</html>")
+    await bot.deliver("push", push_payload(sha))
+    await bot.settle()
+
+    await bot.deliver(
+        "check_suite",
+        {
+            **webhook("check_suite.rerequested.1"),
+            "check_suite": {"head_sha": sha, "pull_requests": []},
+        },
+    )
+    await bot.settle()
+
+    first, second = github.check_runs.values()
+    assert first.output["title"] == "1 workflow file could not be analysed"
+    assert [a["title"] for a in second.annotations] == ["WW001 prerelease-cache-key"]

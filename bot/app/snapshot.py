@@ -147,25 +147,35 @@ class Analyser:
         cached = await self.cache.texts.get(f"blob:{entry.sha}")
         if cached is not None:
             return cached
-        text = await self._read_blob(gh, repo, entry)
-        await self.cache.texts.put(f"blob:{entry.sha}", text, text_size(text))
+        text, lasting = await self._read_blob(gh, repo, entry)
+        if lasting:
+            await self.cache.texts.put(f"blob:{entry.sha}", text, text_size(text))
         return text
 
-    async def _read_blob(self, gh: GitHubAPI, repo: Repository, entry: TreeEntry) -> Text:
+    async def _read_blob(
+        self, gh: GitHubAPI, repo: Repository, entry: TreeEntry
+    ) -> tuple[Text, bool]:
+        """The blob's text, and whether the answer holds for ever (it names the content)."""
         if entry.size is not None and entry.size > MAX_FILE_BYTES:
-            return FileError("the file is too large to review (over 1 MB)")
+            return FileError("the file is too large to review (over 1 MB)"), True
         self.blob_reads += 1
         data = await gh.getitem(BLOB_URL, repo.url_vars(file_sha=entry.sha))
+        if not isinstance(data, dict):
+            # A 200 whose body is not JSON (an HTML page from a proxy or a login wall): say so,
+            # and do not remember it, since the next read may well succeed.
+            return FileError(
+                "GitHub's answer was not the file's contents (not JSON); not read"
+            ), False
         try:
             raw = base64.b64decode(str(data.get("content", "")))
         except (binascii.Error, ValueError):
-            return FileError("GitHub returned content that is not valid base64")
+            return FileError("GitHub returned content that is not valid base64"), False
         if len(raw) > MAX_FILE_BYTES:
-            return FileError("the file is too large to review (over 1 MB)")
+            return FileError("the file is too large to review (over 1 MB)"), True
         try:
-            return raw.decode("utf-8")
+            return raw.decode("utf-8"), True
         except UnicodeDecodeError as exc:
-            return FileError(f"the file is not valid UTF-8 (byte {exc.start})")
+            return FileError(f"the file is not valid UTF-8 (byte {exc.start})"), True
 
     async def repo_config(self, gh: GitHubAPI, repo: Repository, tree: Tree) -> RepoConfig:
         """``.github/wheelwatch.yml`` as the tree holds it (read once per content)."""
