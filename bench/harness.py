@@ -96,18 +96,23 @@ class Child:
         log: Path,
         health: str | None = None,
         command: Sequence[str] | None = None,
+        ready_file: Path | None = None,
     ):
         self.log_path = log
         self._log = log.open("wb")
         argv = [*command] if command else [sys.executable, str(Path(__file__).resolve()), *args]
         self.process = subprocess.Popen(
             argv,
-            stdout=subprocess.DEVNULL if health else subprocess.PIPE,
+            stdout=subprocess.DEVNULL if health or ready_file else subprocess.PIPE,
             stderr=self._log,
             env={**os.environ, **(env or {})},
         )
         self.ready: list[str] = []
-        if health is None:
+        if ready_file is not None:
+            # A server that says nothing on stdout but creates this file (a Unix socket).
+            if wait_until(ready_file.exists, 30, 0.02):
+                return
+        elif health is None:
             assert self.process.stdout is not None
             line = self.process.stdout.readline().decode()
             if line.startswith("READY"):
@@ -206,6 +211,7 @@ def run_fake_github(args: argparse.Namespace) -> None:
             retry_after="1",
             stall_seconds=args.stall,
             seed=args.seed,
+            lost_writes=args.lost_writes,
         )
 
     def pr_of_call(call: Any, run_pr: dict[int, int]) -> int | None:
@@ -313,6 +319,41 @@ def run_serve(args: argparse.Namespace) -> None:
         shutdown_timeout=config.drain_seconds + 5,
         print=lambda _message: print("READY", config.port, flush=True),
     )
+
+
+def run_worker(args: argparse.Namespace) -> None:
+    """``wheelwatch worker`` (Redis mode) with the same scaled waits as ``serve``."""
+    import logging
+
+    import aiohttp
+
+    from bot.app.config import AppConfig
+    from bot.app.github import GitHubApp, RetryPolicy
+    from bot.app.metrics import Metrics
+    from bot.app.worker import build_worker
+
+    config = AppConfig.from_env(os.environ)
+    logging.basicConfig(
+        level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+    async def sleep(seconds: float) -> None:
+        await asyncio.sleep(seconds * args.sleep_scale)
+
+    def factory(session: aiohttp.ClientSession, config: AppConfig, metrics: Metrics) -> GitHubApp:
+        return GitHubApp(
+            session,
+            app_id=config.app_id,
+            private_key=config.private_key,
+            api_url=config.api_url,
+            metrics=metrics,
+            sleep=sleep,
+            policy=RetryPolicy(timeout=args.timeout),
+            etag_cache_bytes=config.etag_cache_bytes,
+        )
+
+    print("READY", os.getpid(), flush=True)
+    build_worker(config, github_factory=factory).run()
 
 
 def malloc_info() -> dict[str, float]:
@@ -429,13 +470,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     fake.add_argument("--faults", action="store_true")
     fake.add_argument("--stall", type=float, default=2.0)
     fake.add_argument("--seed", type=int, default=4)
+    fake.add_argument("--lost-writes", type=float, default=0.0)
+    worker = sub.add_parser("worker")
+    worker.add_argument("--sleep-scale", type=float, default=1.0)
+    worker.add_argument("--timeout", type=float, default=30.0)
     serve = sub.add_parser("serve")
     serve.add_argument("--sleep-scale", type=float, default=1.0)
     serve.add_argument("--timeout", type=float, default=30.0)
     baseline = sub.add_parser("baseline")
     baseline.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)
-    {"fake-github": run_fake_github, "serve": run_serve, "baseline": run_baseline}[args.role](args)
+    roles = {
+        "fake-github": run_fake_github,
+        "serve": run_serve,
+        "worker": run_worker,
+        "baseline": run_baseline,
+    }
+    roles[args.role](args)
 
 
 def get(url: str) -> Any:

@@ -140,6 +140,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--levels", default="1,16,64")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
+    parser.add_argument(
+        "--redis", action="store_true", help="also the Redis mode's web process (redis-server)"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("bench: wrk not found (apt-get install -y wrk)")
@@ -186,6 +189,39 @@ def main() -> None:
         "baseline": (f"http://127.0.0.1:{base_port}/webhook", base),
         "app": (f"http://127.0.0.1:{app_port}/webhook", app),
     }
+    redis_server = None
+    if args.redis:
+        # The Redis mode's web process alone: it verifies, records the id and enqueues the raw
+        # body; no worker runs, and Redis is emptied after each figure (the queue would hold
+        # ~0.7 GB of bodies per figure otherwise).
+        sock = work / "redis.sock"
+        redis_server = harness.Child(
+            [],
+            command=["redis-server", "--port", "0", "--unixsocket", str(sock), "--save", ""],
+            log=work / "redis.log",
+            ready_file=sock,
+        )
+        redis_port = harness.free_port()
+        redis_env = {
+            **env,
+            "PORT": str(redis_port),
+            "WHEELWATCH_REDIS_URL": f"unix://{sock}",
+            "WHEELWATCH_QUEUE_SIZE": "100000",
+        }
+        redis_app = harness.Child(
+            [],
+            command=[*serve, "serve"],
+            env=redis_env,
+            log=work / "app-redis.log",
+            health=f"http://127.0.0.1:{redis_port}/healthz",
+        )
+        targets["app-redis"] = (f"http://127.0.0.1:{redis_port}/webhook", redis_app)
+
+        def flush_redis() -> None:
+            subprocess.run(
+                ["redis-cli", "-s", str(sock), "flushall"], check=True, capture_output=True
+            )
+
     metrics_url = f"http://127.0.0.1:{app_port}/metrics"
 
     def settle() -> None:
@@ -203,6 +239,8 @@ def main() -> None:
         for name, (url, child) in targets.items():  # warm-up, not counted
             wrk(url, script, 16, 1, f"warm-{name}", child.pid)
         settle()
+        if redis_server is not None:
+            flush_redis()
         for run in range(args.runs):
             order = list(targets) if run % 2 == 0 else list(reversed(targets))
             for level in levels:
@@ -212,6 +250,8 @@ def main() -> None:
                     results[name][level].append(figure)
                     if name == "app":
                         settle()
+                    if name == "app-redis":
+                        flush_redis()
                     print(
                         f"run {run + 1} c={level:<3} {name:<8} {figure['rps']:8.0f} req/s "
                         f"p50 {figure['p50_ms']:6.2f} ms  p99 {figure['p99_ms']:6.2f} ms  "
@@ -222,8 +262,11 @@ def main() -> None:
         metrics = harness.parse_metrics(harness.get(metrics_url))
         stats = harness.get(f"http://127.0.0.1:{fake.ready[1]}/stats")
     finally:
-        for child in (app, base, fake):
-            child.stop()
+        for name in targets:
+            targets[name][1].stop()
+        for child in (fake, redis_server):
+            if child is not None:
+                child.stop()
 
     def median(name: str, level: int, key: str) -> float:
         return statistics.median(figure[key] for figure in results[name][level])
@@ -257,6 +300,23 @@ def main() -> None:
             "throughput_ratio": a_rps / b_rps,
             "p99_ratio": a99 / b99,
         }
+    if "app-redis" in targets:
+        print("\nRedis mode (web process only), same run:")
+        print(
+            "| connections | baseline req/s | Redis-mode web 202/s | ratio "
+            "| p99 ms baseline / web | p99 ratio | CPU us/req baseline / web |"
+        )
+        print("|" + " --- |" * 7)
+        for level in levels:
+            b_rps, r_rps = median("baseline", level, "rps"), median("app-redis", level, "rps")
+            b99, r99 = median("baseline", level, "p99_ms"), median("app-redis", level, "p99_ms")
+            b_cpu = median("baseline", level, "cpu_us_per_request")
+            r_cpu = median("app-redis", level, "cpu_us_per_request")
+            print(
+                f"| {level} | {b_rps:.0f} | {r_rps:.0f} | **{r_rps / b_rps:.2f}x** | "
+                f"{b99:.2f} / {r99:.2f} | **{r99 / b99:.2f}x** | {b_cpu:.0f} / {r_cpu:.0f} |"
+            )
+            summary[str(level)]["app-redis"] = {"rps": r_rps, "p99_ms": r99, "cpu_us": r_cpu}
     other = {
         name: {
             level: [figure["other"] for figure in results[name][level] if figure["other"]]

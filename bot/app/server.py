@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
-import json
 import logging
 import time
 import urllib.parse
@@ -31,6 +30,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 
 import aiohttp
+import orjson
 from aiohttp import web
 from cachetools import TTLCache
 from gidgethub import sansio
@@ -90,7 +90,7 @@ def decode_delivery(headers: Mapping[str, str], body: bytes) -> sansio.Event:
     media_type = headers.get("Content-Type", "").partition(";")[0].strip().lower()
     try:
         if media_type == "application/json":
-            data = _strict_json(body.decode("utf-8"))
+            data = _strict_json(body)
         elif media_type == "application/x-www-form-urlencoded":
             form = urllib.parse.parse_qs(body.decode("utf-8"), strict_parsing=True)
             data = _strict_json(form["payload"][0])
@@ -107,14 +107,12 @@ def decode_delivery(headers: Mapping[str, str], body: bytes) -> sansio.Event:
     return sansio.Event(data, event=event, delivery_id=delivery_id)
 
 
-def _not_json(constant: str) -> object:
-    raise ValueError(f"{constant} is not JSON")
-
-
-def _strict_json(text: str) -> object:
-    """JSON as GitHub writes it: ``Infinity`` and ``NaN`` are Python's extensions, and an
-    infinite pull request number raised OverflowError (500) where a number was read."""
-    return json.loads(text, parse_constant=_not_json)
+def _strict_json(text: str | bytes) -> object:
+    """JSON as GitHub writes it, parsed by orjson: ~3x faster than ``json.loads`` on a 28 kB
+    delivery (bench/README.md), and strict where the standard module is lenient: ``NaN`` and
+    ``Infinity`` (an infinite pull request number raised OverflowError, 500), invalid UTF-8,
+    integers beyond 64 bits and nesting past 1,024 levels raise ``JSONDecodeError``."""
+    return orjson.loads(text)
 
 
 def default_github(
