@@ -83,12 +83,14 @@ def test_config_parses_every_setting() -> None:
         "ignore-paths: ['.github/workflows/nightly-*.yml']\n"
         "released:\n  '3.16': 2027-10-05\n  '3.17': false\n"
         "check-conclusion: failure\n"
+        "fix-pull-request: automatic\n"
     )
     assert config == Config(
         disabled_rules=frozenset({"WW005"}),
         ignore_paths=(".github/workflows/nightly-*.yml",),
         released={"3.16": date(2027, 10, 5), "3.17": None},
         check_conclusion="failure",
+        fix_pull_request="automatic",
     )
     assert config.ignores_path(".github/workflows/nightly-3.16.yml")
     assert not config.ignores_path(".github/workflows/ci.yml")
@@ -146,6 +148,7 @@ def test_unknown_rule_in_an_ignore_comment_is_a_warning_and_suppresses_nothing()
         ("released:\n  '3.16': soon\n", "'released.3.16' is not a date"),
         ("released:\n  '3.16': 3\n", "'released.3.16' must be a date"),
         ("check-conclusion: maybe\n", "'check-conclusion'"),
+        ("fix-pull-request: always\n", "'fix-pull-request' must be 'button' or 'automatic'"),
         ("disable: [\n", "not valid YAML"),
     ],
 )

@@ -90,3 +90,14 @@ def output(
         lines += ["", f"Which Pythons are pre-releases comes from {releases}."]
     summary = "\n".join(lines)[:MAX_OUTPUT_CHARS]
     return {"title": title, "summary": summary}
+
+
+# Starts the fix pull request's note in a summary, so that a later note replaces it.
+FIX_NOTE_MARKER = "<!-- wheelwatch:fix -->"
+
+
+def with_fix_note(summary: str, message: str) -> str:
+    """The summary with what became of the fix pull request, in place of an earlier note."""
+    kept = summary.split(FIX_NOTE_MARKER)[0].rstrip()
+    note = f"{FIX_NOTE_MARKER}\n**Fix pull request:** {message}"
+    return f"{kept}\n\n{note}"[-MAX_OUTPUT_CHARS:] if kept else note

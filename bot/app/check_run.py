@@ -12,6 +12,7 @@ from gidgethub.abc import GitHubAPI
 
 from bot.app import check_output
 from bot.app.delivery import DeliveryContext
+from bot.app.fix_pull_request import FIX_ACTION, fixable, try_fix_pull_request
 from bot.app.snapshot import Analyser, Snapshot, read_tree
 from bot.app.workflows import RepoConfig, Repository, read_repo_config
 from bot.app.writes import write_once
@@ -90,8 +91,11 @@ class CheckRun:
         check_run_id = await write_once(create, find, what=f"check run on {head_sha}")
         return cls(gh, repo, check_run_id, delivery_id)
 
-    async def complete(self, snapshot: Snapshot) -> None:
-        """Publish the result; annotations go 50 per request, the last request completes."""
+    async def complete(self, snapshot: Snapshot, *, fix_note: str | None = None) -> None:
+        """Publish the result; annotations go 50 per request, the last request completes.
+
+        A run with a proven fix offers the "Fix" button; ``fix_note`` says what became of
+        the fix pull request when one was opened without it."""
         files, repo_config = snapshot.files, snapshot.repo_config
         output = check_output.output(
             files,
@@ -99,6 +103,8 @@ class CheckRun:
             notice=repo_config.notice(),
             releases=snapshot.releases.label,
         )
+        if fix_note is not None:
+            output["summary"] = check_output.with_fix_note(output["summary"], fix_note)
         notes = check_output.annotations_for(files)
         size = check_output.ANNOTATIONS_PER_REQUEST
         batches = [notes[i : i + size] for i in range(0, len(notes), size)] or [[]]
@@ -110,6 +116,8 @@ class CheckRun:
             "completed_at": _now(),
             "output": {**output, "annotations": batches[-1]} if batches[-1] else output,
         }
+        if fixable(snapshot):
+            final["actions"] = [FIX_ACTION]
         await self._update(final)
         self.completed = True
 
@@ -188,12 +196,15 @@ async def check_commit(
     config_changed: bool = False,
     source: Repository | None = None,
     delivery: DeliveryContext | None = None,
+    default_branch: str | None = None,
 ) -> Snapshot | None:
     """Analyse every workflow file of commit ``sha`` (read from ``source``) and report them
     in a check run; ``None``, and no check run, when the commit has no workflow file.
 
     The configuration is read from ``repo`` at ``config_ref`` (see ``config_ref``), never
-    from a fork: from the commit's own tree when that is the trusted one.
+    from a fork: from the commit's own tree when that is the trusted one. ``default_branch``
+    is given when ``sha`` is that branch's head: with ``fix-pull-request: automatic`` the fix
+    pull request is then opened (or updated) too, and the check run says how that went.
     """
     source = source or repo
     tree = await read_tree(gh, source, sha)
@@ -203,8 +214,33 @@ async def check_commit(
     check = await CheckRun.start(gh, repo, sha, delivery=delivery)
     try:
         snapshot = await analyser.snapshot(gh, source, sha, tree=tree, repo_config=repo_config)
-        await check.complete(snapshot)
+        fix_note = None
+        automatic = snapshot.repo_config.config.fix_pull_request == "automatic"
+        if default_branch is not None and automatic and fixable(snapshot):
+            outcome = await try_fix_pull_request(gh, repo, snapshot, default_branch)
+            fix_note = outcome.message
+        await check.complete(snapshot, fix_note=fix_note)
     except BaseException:
         await check.abandon("An error interrupted the analysis; re-run the check to retry.")
         raise
     return snapshot
+
+
+async def note_on_check_run(
+    gh: GitHubAPI, repo: Repository, check_run_id: int, output: dict[str, Any], message: str
+) -> None:
+    """Say in an existing check run what became of the fix pull request (annotations stay)."""
+    summary = check_output.with_fix_note(str(output.get("summary") or ""), message)
+    data = {
+        "output": {"title": str(output.get("title") or check_output.CHECK_NAME), "summary": summary}
+    }
+    url_vars = repo.url_vars(check_run_id=check_run_id)
+
+    async def update() -> None:
+        await gh.patch(CHECK_RUN_URL, url_vars, data=data)
+
+    async def nothing() -> None:
+        return None
+
+    # The same summary set twice is harmless: no lookup before repeating a lost update.
+    await write_once(update, nothing, what=f"note on check run {check_run_id}")

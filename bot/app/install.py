@@ -42,12 +42,14 @@ async def default_branch_head(gh: GitHubAPI, repo: Repository) -> tuple[str, str
 
 
 async def check_default_branch(gh: GitHubAPI, repo: Repository, context: DeliveryContext) -> None:
-    _branch, sha = await default_branch_head(gh, repo)
+    branch, sha = await default_branch_head(gh, repo)
     if not await context.commits.claim(repo.full_name, sha):
         return
     async with released_on_failure(context.commits, repo.full_name, sha):
         # The default branch's head is judged by its own configuration.
-        snapshot = await check_commit(gh, repo, sha, context.analyser, config_ref=sha)
+        snapshot = await check_commit(
+            gh, repo, sha, context.analyser, config_ref=sha, default_branch=branch
+        )
     if snapshot is not None:
         context.count_findings(snapshot.files)
 

@@ -15,7 +15,7 @@ import time
 import gidgethub
 from gidgethub import routing, sansio
 
-from bot.app import install, lifecycle, pull_request, push, rerun
+from bot.app import fix_action, install, lifecycle, pull_request, push, rerun
 from bot.app.analysis_cache import AnalysisCache
 from bot.app.config import AppConfig
 from bot.app.delivery import ClaimStore, DeliveryContext, SubjectOrder, Ticket
@@ -27,7 +27,12 @@ from bot.app.snapshot import Analyser
 log = logging.getLogger(__name__)
 
 ROUTER = routing.Router(
-    pull_request.router, push.router, rerun.router, lifecycle.router, install.router
+    pull_request.router,
+    push.router,
+    rerun.router,
+    lifecycle.router,
+    install.router,
+    fix_action.router,
 )
 # Events handled without an installation token (they make no API call).
 TOKENLESS_EVENTS = frozenset({"ping", "installation", "installation_repositories"})

@@ -38,8 +38,16 @@ async def check_push(
     branch = ref.removeprefix("refs/heads/")
     trusted = config_ref(data["repository"], branch, after)
     async with released_on_failure(context.commits, repo.full_name, after):
+        default = data["repository"].get("default_branch")
         snapshot = await check_commit(
-            gh, repo, after, context.analyser, config_ref=trusted, delivery=context
+            gh,
+            repo,
+            after,
+            context.analyser,
+            config_ref=trusted,
+            delivery=context,
+            # Only the default branch's pushes may open the fix pull request on their own.
+            default_branch=branch if branch == default else None,
         )
     if snapshot is not None:
         context.count_findings(snapshot.files)

@@ -40,12 +40,15 @@ class Config:
     # ``None`` marks a minor as not released, whatever the table says.
     released: dict[str, date | None] = field(default_factory=dict)
     check_conclusion: Literal["neutral", "failure"] = "neutral"
+    # The App's fix pull request: on the check run's "Fix" button, or also opened (or updated)
+    # on its own on install and on pushes to the default branch.
+    fix_pull_request: Literal["button", "automatic"] = "button"
 
     def ignores_path(self, path: str) -> bool:
         return any(fnmatch.fnmatch(path, pattern) for pattern in self.ignore_paths)
 
 
-_KEYS = {"disable", "ignore-paths", "released", "check-conclusion"}
+_KEYS = {"disable", "ignore-paths", "released", "check-conclusion", "fix-pull-request"}
 
 
 def parse_config(text: str) -> Config:
@@ -81,11 +84,15 @@ def parse_config(text: str) -> Config:
     conclusion = data.get("check-conclusion", "neutral")
     if conclusion not in ("neutral", "failure"):
         raise ConfigError("'check-conclusion' must be 'neutral' or 'failure'")
+    fix_pull_request = data.get("fix-pull-request", "button")
+    if fix_pull_request not in ("button", "automatic"):
+        raise ConfigError("'fix-pull-request' must be 'button' or 'automatic'")
     return Config(
         disabled_rules=frozenset(disabled),
         ignore_paths=tuple(_string_list(data, "ignore-paths")),
         released=_released(data.get("released", {})),
         check_conclusion=conclusion,
+        fix_pull_request=fix_pull_request,
     )
 
 

@@ -21,6 +21,7 @@ from bot.engine.expressions import (
     references_in,
 )
 from bot.engine.findings import Fix, TextEdit, apply_edits
+from bot.engine.versions import ReleaseTable
 from bot.engine.workflow import NotAWorkflow, Step
 
 Identity = tuple[str, str, str]
@@ -728,6 +729,7 @@ def fix_all(
     *,
     config: Config | None = None,
     as_of: date | None = None,
+    releases: ReleaseTable | None = None,
     inputs: Sequence[Mapping[str, Value]] = (),
 ) -> tuple[str, int]:
     """Apply every offered fix, re-analysing between rounds; returns the text and the count.
@@ -737,7 +739,7 @@ def fix_all(
     """
     applied = 0
     for _ in range(_MAX_ROUNDS):
-        analysis = analyse(text, config=config, as_of=as_of, inputs=inputs)
+        analysis = analyse(text, config=config, as_of=as_of, releases=releases, inputs=inputs)
         chosen: list[TextEdit] = []
         for finding in analysis.findings:
             if finding.fix is None:
