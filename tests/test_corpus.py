@@ -158,3 +158,14 @@ def test_fix_all_fixes_every_unsafe_file_but_two() -> None:
     # also installs) have no edit that re-analysis can prove.
     unfixed = {entry.id for entry in UNSAFE if fix_all(entry.text, as_of=entry.as_of)[1] == 0}
     assert unfixed == {"001", "047"}
+
+
+@needs_corpus
+def test_every_corpus_finding_without_a_fix_says_why() -> None:
+    unexplained = [
+        f"{entry.id} {finding.rule_id} line {finding.span.line}"
+        for entry in LABELS
+        for finding in _analysis(entry.id).findings
+        if finding.fix is None and not finding.no_fix_reason
+    ]
+    assert unexplained == []

@@ -72,6 +72,8 @@ class Issue:
     one_interpreter: bool = True
     # The one exact pre-release uv fetches, which setup-uv's python-version can name.
     pin: str | None = None
+    # Why no fix is offered, when the reason is known where the issue is found.
+    no_fix: str = ""
 
     @property
     def identity(self) -> tuple[str, str, str]:
@@ -140,6 +142,7 @@ def analyse(
             fix=fixes.get(id(issue)),
             pythons=tuple(issue.pythons),
             anchor=issue.anchor,
+            no_fix_reason="" if id(issue) in fixes else issue.no_fix or _NO_FIX,
         )
         for issue in reported
     ]
@@ -151,6 +154,10 @@ def analyse(
         if rule_named(name) is None
     )
     return Analysis(tuple(findings), warnings=warnings)
+
+
+_NO_FIX = "wheelwatch has no automatic fix for this case; the message says what to change"
+_PINNED = "the action is pinned to a commit: choose the release to pin (and its commit) yourself"
 
 
 def _suppressed(issue: Issue, context: Context) -> bool:
@@ -213,6 +220,10 @@ def detect(
                 if found[key].pin != issue.pin:  # rows pin different versions
                     found[key].pin = None
                     found[key].fixable = False
+                    found[key].no_fix = (
+                        "matrix rows fetch different pre-releases, so no one python-version "
+                        "input names them all"
+                    )
             else:
                 found[key] = issue
     return list(found.values()), context
@@ -555,6 +566,8 @@ def _key_issues(
             sources=set(installers),
             # setup-python and deadsnakes put the Python on PATH, where a key can name it.
             fixable=all(i.on_path for i, _ in hazards),
+            no_fix="a Python that is not on PATH (a container's, or one uv manages) has no "
+            "expression a key could name it by",
             installers=installers,
             nightly=any(c.nightly for _, c in hazards),
             one_interpreter=len(on_path) == 1,
@@ -617,6 +630,10 @@ def _pre_commit_step(job: Job, step: Step, row: _Row, context: Context) -> Itera
         uses = step.node.scalar("uses")
         issue.node = uses if uses is not None else step.node
         issue.fixable = False
+        issue.no_fix = (
+            "pre-commit/action builds its cache key itself; cache ~/.cache/pre-commit with "
+            "actions/cache keyed on a hash of python -VV instead"
+        )
         issue.reason = (
             "pre-commit/action keys its cache on env.pythonLocation, which no setup-python "
             "step sets for this interpreter, and nightly builds keep the same version_info, "
@@ -654,6 +671,7 @@ def _setup_python_cache(
                 "builds included, shares one pip cache.",
                 _describe(pairs, context),
                 fixable=not uses.is_sha,
+                no_fix=_PINNED,
             )
         return
     if install is None:
@@ -670,6 +688,8 @@ def _setup_python_cache(
             "the shared cache.",
             _describe(pre, context),
             fixable=False,
+            no_fix="each Python needs its own setup-python step to get its own key: a change "
+            "to the job's structure left to you",
         )
     elif any(c.nightly for _, c in pre):
         yield Issue(
@@ -681,6 +701,8 @@ def _setup_python_cache(
             "so every nightly build shares one cache.",
             _describe([p for p in pre if p[1].nightly], context),
             fixable=False,
+            no_fix="setup-python's key cannot name a PyPy nightly build; cache with "
+            "actions/cache keyed on a hash of python -VV instead",
         )
     elif kind.strip().lower() == "pip":
         # pip's cache directory is per user, not per interpreter: a Python installed later
@@ -702,6 +724,8 @@ def _setup_python_cache(
                 "pip cache, and the key does not change with that Python's builds.",
                 _describe(later, context),
                 fixable=False,
+                no_fix="the later Python needs a pip cache of its own (PIP_CACHE_DIR) with a "
+                "key of its own: a change left to you",
             )
 
 
@@ -734,6 +758,7 @@ def _setup_uv_cache(
             "builds included, shares one cache of built wheels.",
             _describe(hazards, context),
             fixable=not uses.is_sha,
+            no_fix=_PINNED,
         )
         return
     requested = step.input("python-version")
@@ -750,6 +775,8 @@ def _setup_uv_cache(
                 "that pre-release shares one uv cache.",
                 _describe(own, context),
                 fixable=False,
+                no_fix="both fixes (pin the exact pre-release, or set up Python first) change "
+                "which Python the job runs: a choice left to you",
             )
         return
     # UV_PYTHON does not count: ``uv python find``, which setup-uv asks for the key, neither
@@ -792,6 +819,8 @@ def _setup_uv_cache(
             for i, c in missed
         ),
         pin=pin,
+        no_fix="setup-uv cannot be moved below a step that installs this Python: it is a "
+        "nightly, or installed by something other than a later setup-python step",
     )
 
 

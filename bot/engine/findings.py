@@ -45,6 +45,8 @@ class Finding:
     pythons: tuple[str, ...] = field(default=())
     # The text that identifies the finding's place (a step's name or uses, set by the engine).
     anchor: str = ""
+    # Why ``fix`` is None, for the user: what wheelwatch could not do, and so what is left.
+    no_fix_reason: str = ""
 
     @property
     def fingerprint(self) -> str:

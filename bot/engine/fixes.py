@@ -46,10 +46,12 @@ def verified_fixes(reported: list[Issue], issues: list[Issue], context: Context)
     pending: dict[str, list[tuple[Issue, Fix]]] = {}
     for issue in reported:
         if not issue.fixable:
-            continue
+            continue  # the issue says why
         fix = _propose(issue, context)
         if fix is not None and fix.edits:
             pending.setdefault(issue.job.id, []).append((issue, fix))
+        else:
+            issue.no_fix = "no edit was found that changes only what must change here"
     before: dict[str, set[Identity]] = {}
     for issue in issues:
         before.setdefault(issue.job.id, set()).add(issue.identity)
@@ -64,9 +66,15 @@ def verified_fixes(reported: list[Issue], issues: list[Issue], context: Context)
         passed = _prove(batch, context, before)
         if passed is None:  # the batch as a whole did not parse: try each fix alone
             for item in batch:
-                proven.update(_prove([item], context, before) or {})
+                alone = _prove([item], context, before)
+                if alone is None:
+                    item[0].no_fix = "applied, the proposed fix leaves a file that does not parse"
+                proven.update(alone or {})
         else:
             proven.update(passed)
+    for queue in pending.values():
+        for issue, _ in queue:
+            issue.no_fix = "the file's budget for proving fixes ran out before this one"
     return proven
 
 
@@ -82,12 +90,22 @@ def _prove(
     remaining: dict[str, set[Identity]] = {}
     for issue in after:
         remaining.setdefault(issue.job.id, set()).add(issue.identity)
-    return {
-        id(issue): fix
-        for issue, fix in batch
-        if issue.identity not in remaining.get(issue.job.id, set())
-        and remaining.get(issue.job.id, set()) <= before[issue.job.id] - {issue.identity}
-    }
+    reasons = {issue.identity: issue.reason for issue in after}
+    proven: dict[int, Fix] = {}
+    for issue, fix in batch:
+        left = remaining.get(issue.job.id, set())
+        new = sorted({rule for rule, _, _ in left - (before[issue.job.id] - {issue.identity})})
+        if issue.identity in left:
+            issue.no_fix = (
+                f"applied, the proposed fix leaves {issue.rule.id} at this step: "
+                f"{reasons[issue.identity]}"
+            )
+        elif new:
+            named = ", ".join(f"{rule} ({rules.RULES_BY_ID[rule].name})" for rule in new)
+            issue.no_fix = f"applied, the proposed fix raises {named} in this job"
+        else:
+            proven[id(issue)] = fix
+    return proven
 
 
 def _propose(issue: Issue, context: Context) -> Fix | None:

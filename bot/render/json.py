@@ -24,6 +24,7 @@ def finding_record(path: str, finding: Finding) -> dict[str, Any]:
         "pythons": list(finding.pythons),
         "fingerprint": finding.fingerprint,
         "url": RULES_BY_ID[finding.rule_id].docs_url,
+        "no_fix_reason": finding.no_fix_reason or None,
         "fix": None
         if fix is None
         else {

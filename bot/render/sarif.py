@@ -48,6 +48,8 @@ def _result(path: str, finding: Finding, rule_index: int, root: Path | None) -> 
         "partialFingerprints": {"wheelwatch/v1": finding.fingerprint},
         "properties": {"job": finding.job, "pythons": list(finding.pythons)},
     }
+    if finding.no_fix_reason:
+        result["properties"]["noFixReason"] = finding.no_fix_reason
     if finding.fix is not None:
         result["fixes"] = [
             {

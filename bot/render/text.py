@@ -38,6 +38,8 @@ def render_text(reports: Sequence[FileReport], *, colour: bool = False) -> str:
             )
             if finding.fix:
                 lines.append(f"    {paint('fix', _GREEN)}: {finding.fix.description}")
+            else:
+                lines.append(f"    no fix: {finding.no_fix_reason}")
             findings += 1
             fixable += finding.fix is not None
     if findings:
