@@ -17,11 +17,13 @@ made one after another: 8 / (calls per delivery x latency)); GitHub calls per de
 counted on the fake; the App's peak RSS (VmHWM) and its RSS after each round.
 
 --faults: the fake fails 5 % of calls with 502, 2 % with a stall (the App's client times out,
-0.5 s here) and 1 % with a secondary rate limit (403, retry-after: 1); the App's waits are
-scaled by 0.05 (a backoff of 1 s waits 50 ms) so the run stays bounded. Then every delivery must
-be processed exactly once: one completed check run per clean or unsafe PR, one review per unsafe
-PR, none otherwise, no delivery dropped; and the RSS after the last round within 10 % of the
-RSS after the middle round (the first round includes a full queue of parsed payloads).
+0.5 s here) and 1 % with a secondary rate limit (403, retry-after: 1), and with
+--lost-writes SHARE applies that share of writes and then loses their answer; the App's
+waits are scaled by 0.05 (a backoff of 1 s waits 50 ms) so the run stays bounded. Then every
+delivery must be processed exactly once: one completed check run per clean or unsafe PR
+(holding its one annotation, or none), one review per unsafe PR, none otherwise, no delivery
+dropped; and the RSS after the last round within 10 % of the RSS after the middle round (the
+first round includes a full queue of parsed payloads).
 The bench exits 1 if that does not hold. Without --faults it asserts nothing.
 """
 
@@ -83,6 +85,13 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--latency", type=float, default=0.020)
     parser.add_argument("--faults", action="store_true")
+    parser.add_argument(
+        "--lost-writes",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="with --faults: also lose the answer of this share of writes after applying them",
+    )
     parser.add_argument("--json", action="store_true")
     parser.add_argument(
         "--seen", type=int, help="WHEELWATCH_SEEN_DELIVERIES for the App (default: the App's)"
@@ -116,7 +125,7 @@ def main() -> int:
     ]
     serve_args = ["serve"]
     if args.faults:
-        fake_args += ["--faults", "--stall", "2"]
+        fake_args += ["--faults", "--stall", "2", "--lost-writes", str(args.lost_writes)]
         serve_args += ["--sleep-scale", "0.05", "--timeout", "0.5"]
     fake = harness.Child(fake_args, log=work / "fake.log")
     port = harness.free_port()
@@ -292,6 +301,9 @@ def check_exactly_once(
             problems.append(f"PR {number} ({kind}): check run {runs[0]}")
         elif runs and kind == "clean" and runs[0] != "completed/success":
             problems.append(f"PR {number} (clean): check run {runs[0]}")
+        annotations = stats.get("annotations", {}).get(str(number), 0)
+        if runs and annotations != (1 if kind == "unsafe" else 0):
+            problems.append(f"PR {number} ({kind}): {annotations} annotations stored")
     processed = outcomes.get("processed", 0)
     if processed != len(numbers):
         lost = {k: v for k, v in outcomes.items() if k not in ("accepted", "processed")}

@@ -242,6 +242,9 @@ def run_fake_github(args: argparse.Namespace) -> None:
         runs: dict[str, list[str]] = {}
         for run in fake.check_runs.values():
             runs.setdefault(str(run_pr[run.id]), []).append(f"{run.status}/{run.conclusion}")
+        annotations = {
+            str(run_pr[run.id]): len(run.annotations) for run in fake.check_runs.values()
+        }
         return web.json_response(
             {
                 "calls": len(fake.calls),
@@ -250,6 +253,7 @@ def run_fake_github(args: argparse.Namespace) -> None:
                 "statuses": Counter(str(call.status) for call in fake.calls),
                 "reviews": reviews,
                 "check_runs": runs,
+                "annotations": annotations,
                 "injected": fake.chaos.injected if fake.chaos else {},
                 "errors": fake.errors[:20],
                 "error_count": len(fake.errors),
@@ -402,7 +406,8 @@ def memory_report(app: Any) -> Any:
 
     async def report(_request: Any) -> Any:
         service = app[SERVICE]
-        etags = service.github.etags if service.github is not None else None
+        github = service.processor.github
+        etags = github.etags if github is not None else None
         data: dict[str, Any] = {
             "seen": len(service.seen),
             "commit_claims": len(service.commits._claimed),
