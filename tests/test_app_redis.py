@@ -352,3 +352,25 @@ async def test_web_process_metrics_show_the_queue_in_redis(cluster: Cluster) -> 
     assert 'wheelwatch_deliveries_total{event="pull_request",outcome="accepted"}' not in text
     [age] = [line for line in text.splitlines() if line.startswith("wheelwatch_job_age_seconds ")]
     assert float(age.split()[1]) >= 0
+
+
+async def test_worker_serves_its_metrics_when_given_a_port(
+    cluster: Cluster, github: FakeGitHub, unused_tcp_port: int
+) -> None:
+    github.add_pull(REPO, 2, [])
+    await cluster.deliver("pull_request", pull_request_payload())
+    config = AppConfig(**{**cluster.config.__dict__, "metrics_port": unused_tcp_port})
+    worker = build_worker(config, github_factory=github_factory, burst=True, handle_signals=False)
+
+    try:
+        await worker.main()
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{unused_tcp_port}/metrics") as response,
+        ):
+            text = await response.text()
+    finally:
+        await worker.close()
+
+    assert 'wheelwatch_deliveries_total{event="pull_request",outcome="processed"} 1.0' in text
+    assert "wheelwatch_queue_depth 0.0" in text

@@ -65,6 +65,8 @@ class AppConfig:
     # How long a worker's claim on a job (and on its subject's turn) lasts unless renewed: a
     # killed worker's job is taken up by another this long after its last renewal.
     lease_seconds: float = DEFAULT_LEASE_SECONDS
+    # A worker process serves GET /metrics on this port (on ``host``); unset: it serves nothing.
+    metrics_port: int | None = None
     # Workflow texts by blob SHA and analyses by their inputs, all installations together,
     # bounded by the estimated size of the entries; 0 keeps none.
     analysis_cache_bytes: int = DEFAULT_ANALYSIS_CACHE_BYTES

@@ -11,23 +11,27 @@ retried delivery still owns). On SIGTERM a worker stops taking jobs and gives ru
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from aiohttp import web
 from arq.connections import ArqRedis, RedisSettings
 from arq.worker import Worker, func
+from redis.exceptions import RedisError
 
 from bot.app.config import AppConfig
 from bot.app.log_format import DELIVERY
-from bot.app.metrics import Metrics
+from bot.app.metrics import CONTENT_TYPE, Metrics
 from bot.app.processing import FAILED_OUTCOMES, ROUTER, Processor, event_label
 from bot.app.queue_redis import (
     JOB_FUNCTION,
     JobLease,
     RedisClaims,
+    RedisIntake,
     RedisOrder,
     forget,
 )
@@ -96,6 +100,22 @@ async def process_delivery(
         return outcome
 
 
+async def serve_metrics(config: AppConfig, metrics: Metrics, queue: RedisIntake) -> web.AppRunner:
+    """``GET /metrics`` for this worker's counts, and the shared queue's depth and age."""
+
+    async def metrics_text(_request: web.Request) -> web.Response:
+        with contextlib.suppress(RedisError, OSError):
+            metrics.queue(await queue.queued(), await queue.oldest_age())
+        return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE})
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics_text)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, config.host, config.metrics_port).start()
+    return runner
+
+
 def build_worker(
     config: AppConfig,
     *,
@@ -112,6 +132,9 @@ def build_worker(
 
     async def startup(ctx: dict[str, Any]) -> None:
         redis: ArqRedis = ctx["redis"]
+        if config.metrics_port is not None:
+            queue = RedisIntake(redis, queue_size=config.queue_size)
+            ctx["metrics_site"] = await serve_metrics(config, metrics, queue)
         session = aiohttp.ClientSession()
         order = order_type(redis, lease_seconds=config.lease_seconds)
         processor = Processor(config, metrics, order, RedisClaims(redis))
@@ -123,6 +146,9 @@ def build_worker(
         session: aiohttp.ClientSession | None = ctx.get("session")
         if session is not None:
             await session.close()
+        site: web.AppRunner | None = ctx.get("metrics_site")
+        if site is not None:
+            await site.cleanup()
 
     return Worker(
         functions=[func(process_delivery, name=JOB_FUNCTION, max_tries=MAX_TRIES)],
