@@ -470,3 +470,12 @@ def test_machine_formats_are_never_coloured(
 ) -> None:
     monkeypatch.setenv("FORCE_COLOR", "1")
     assert "\x1b[" not in run(capsys, "--format", "json")[1]
+
+
+def test_fix_keeps_a_crlf_file_crlf(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = repo / ".github/workflows/unsafe.yml"
+    path.write_bytes(UNSAFE.replace("\n", "\r\n").encode())
+    code, _, _ = run(capsys, "--fix", ".github/workflows/unsafe.yml")
+    fixed = path.read_bytes()
+    assert code == 0 and b"id: setup-python\r\n" in fixed
+    assert fixed.count(b"\n") == fixed.count(b"\r\n")
