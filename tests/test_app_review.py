@@ -121,3 +121,34 @@ def test_markers_from_other_runs_are_recognised() -> None:
 
 def test_fence_outgrows_backticks_in_the_content() -> None:
     assert fenced("suggestion", "run: echo ```").startswith("````suggestion\n")
+
+
+def test_fix_diff_of_the_edited_region_equals_the_whole_file_diff() -> None:
+    import difflib
+    from datetime import date
+    from pathlib import Path
+
+    from test_app_push import many_jobs_workflow
+
+    from bot.app.review import fix_diff
+    from bot.engine import apply_edits
+
+    corpus = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "files"
+    texts = {path.name: path.read_text() for path in sorted(corpus.glob("*.yml"))}
+    texts.update({"unsafe": UNSAFE_WORKFLOW, "many jobs": many_jobs_workflow(12)})
+    compared = 0
+    for name, text in texts.items():
+        for finding in analyse(text, as_of=date(2026, 11, 25)).findings:
+            if finding.fix is None:
+                continue
+            whole = difflib.unified_diff(
+                text.splitlines(keepends=True),
+                apply_edits(text, finding.fix.edits).splitlines(keepends=True),
+                "a/ci.yml",
+                "b/ci.yml",
+                n=2,
+            )
+            expected = "".join(line if line.endswith("\n") else line + "\n" for line in whole)
+            assert fix_diff("ci.yml", text, finding.fix) == expected, name
+            compared += 1
+    assert compared >= 15
