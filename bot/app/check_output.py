@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from bot.app.review import finding_lines, fix_diff
-from bot.app.workflows import WorkflowFile
+from bot.app.workflows import RepoConfig, WorkflowFile
 from bot.engine import Config
 
 CHECK_NAME = "wheelwatch"
@@ -101,3 +101,13 @@ def with_fix_note(summary: str, message: str) -> str:
     kept = summary.split(FIX_NOTE_MARKER)[0].rstrip()
     note = f"{FIX_NOTE_MARKER}\n**Fix pull request:** {message}"
     return f"{kept}\n\n{note}"[-MAX_OUTPUT_CHARS:] if kept else note
+
+
+def render(
+    files: list[WorkflowFile], repo_config: RepoConfig, releases: str | None = None
+) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """The check run's output and annotations: a worker process's job (a diff per finding)."""
+    out = output(
+        files, config_error=repo_config.error, notice=repo_config.notice(), releases=releases
+    )
+    return out, annotations_for(files)

@@ -13,6 +13,7 @@ from gidgethub.abc import GitHubAPI
 from bot.app import check_output
 from bot.app.delivery import DeliveryContext
 from bot.app.fix_pull_request import FIX_ACTION, fixable, try_fix_pull_request
+from bot.app.process_pool import AnalysisTimeout, Offload, Superseded
 from bot.app.snapshot import Analyser, Snapshot, read_tree
 from bot.app.workflows import RepoConfig, Repository, read_repo_config
 from bot.app.writes import write_once
@@ -91,21 +92,20 @@ class CheckRun:
         check_run_id = await write_once(create, find, what=f"check run on {head_sha}")
         return cls(gh, repo, check_run_id, delivery_id)
 
-    async def complete(self, snapshot: Snapshot, *, fix_note: str | None = None) -> None:
+    async def complete(
+        self, snapshot: Snapshot, offload: Offload, *, fix_note: str | None = None
+    ) -> None:
         """Publish the result; annotations go 50 per request, the last request completes.
 
         A run with a proven fix offers the "Fix" button; ``fix_note`` says what became of
         the fix pull request when one was opened without it."""
         files, repo_config = snapshot.files, snapshot.repo_config
-        output = check_output.output(
-            files,
-            config_error=repo_config.error,
-            notice=repo_config.notice(),
-            releases=snapshot.releases.label,
+        # One diff per finding: a worker process's job, not the event loop's.
+        output, notes = await offload.render(
+            check_output.render, files, repo_config, snapshot.releases.label
         )
         if fix_note is not None:
             output["summary"] = check_output.with_fix_note(output["summary"], fix_note)
-        notes = check_output.annotations_for(files)
         size = check_output.ANNOTATIONS_PER_REQUEST
         batches = [notes[i : i + size] for i in range(0, len(notes), size)] or [[]]
         for batch in batches[:-1]:
@@ -177,13 +177,21 @@ class CheckRun:
 
 
 async def trusted_config(
-    gh: GitHubAPI, repo: Repository, sha: str, config_ref: str, *, changed: bool = False
+    gh: GitHubAPI,
+    repo: Repository,
+    sha: str,
+    config_ref: str,
+    offload: Offload,
+    *,
+    changed: bool = False,
 ) -> RepoConfig | None:
     """The configuration that judges ``sha``; ``None`` when it is ``sha``'s own, which the
     analyser reads from the commit's tree (through the content cache)."""
     if config_ref == sha and not changed:
         return None
-    return await read_repo_config(gh, repo, config_ref, changed_by_pull_request=changed)
+    return await read_repo_config(
+        gh, repo, config_ref, offload=offload, changed_by_pull_request=changed
+    )
 
 
 async def check_commit(
@@ -210,18 +218,21 @@ async def check_commit(
     tree = await read_tree(gh, source, sha)
     if not tree.workflows:
         return None
-    repo_config = await trusted_config(gh, repo, sha, config_ref, changed=config_changed)
+    offload = delivery.offload if delivery is not None else Offload(None, float("inf"))
+    repo_config = await trusted_config(gh, repo, sha, config_ref, offload, changed=config_changed)
     check = await CheckRun.start(gh, repo, sha, delivery=delivery)
     try:
-        snapshot = await analyser.snapshot(gh, source, sha, tree=tree, repo_config=repo_config)
+        snapshot = await analyser.snapshot(
+            gh, source, sha, tree=tree, repo_config=repo_config, offload=offload
+        )
         fix_note = None
         automatic = snapshot.repo_config.config.fix_pull_request == "automatic"
         if default_branch is not None and automatic and fixable(snapshot):
             outcome = await try_fix_pull_request(gh, repo, snapshot, default_branch)
             fix_note = outcome.message
-        await check.complete(snapshot, fix_note=fix_note)
-    except BaseException:
-        await check.abandon("An error interrupted the analysis; re-run the check to retry.")
+        await check.complete(snapshot, offload, fix_note=fix_note)
+    except BaseException as exc:
+        await check.abandon(abandon_reason(exc))
         raise
     return snapshot
 
@@ -244,3 +255,12 @@ async def note_on_check_run(
 
     # The same summary set twice is harmless: no lookup before repeating a lost update.
     await write_once(update, nothing, what=f"note on check run {check_run_id}")
+
+
+def abandon_reason(exc: BaseException) -> str:
+    """What the check run says when the work under it stopped."""
+    if isinstance(exc, Superseded):
+        return "A newer delivery for this pull request or commit replaced this analysis."
+    if isinstance(exc, AnalysisTimeout):
+        return "The analysis ran out of time; re-run the check to retry."
+    return "An error interrupted the analysis; re-run the check to retry."

@@ -50,6 +50,10 @@ class AppConfig:
     # Deliveries processed at once, and how many may wait; beyond that the server answers 503.
     workers: int = 8
     queue_size: int = 256
+    # Worker processes for analyses (the engine, review diffs, config parsing), and the
+    # seconds one delivery's analyses may take in all.
+    analysis_processes: int = 2
+    analysis_seconds: float = 60.0
     # How long SIGTERM waits for accepted deliveries to finish.
     drain_seconds: float = 25.0
     # Delivery ids remembered for a day to answer GitHub's redeliveries as duplicates.
@@ -101,6 +105,8 @@ class AppConfig:
             ),
             workers=integer("WHEELWATCH_WORKERS", 8, low=1, high=256),
             queue_size=integer("WHEELWATCH_QUEUE_SIZE", 256, low=1, high=100_000),
+            analysis_processes=integer("WHEELWATCH_ANALYSIS_PROCESSES", 2, low=1, high=64),
+            analysis_seconds=float(integer("WHEELWATCH_ANALYSIS_SECONDS", 60, low=1, high=3600)),
             drain_seconds=float(integer("WHEELWATCH_DRAIN_SECONDS", 25, low=0, high=3600)),
             seen_deliveries=integer(
                 "WHEELWATCH_SEEN_DELIVERIES", DEFAULT_SEEN_DELIVERIES, low=1, high=10_000_000

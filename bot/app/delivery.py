@@ -22,6 +22,7 @@ from typing import Generic, Protocol, TypeVar
 from cachetools import TTLCache
 
 from bot.app.metrics import Metrics
+from bot.app.process_pool import Offload
 from bot.app.snapshot import Analyser
 from bot.app.workflows import WorkflowFile
 
@@ -31,6 +32,8 @@ class _Subject:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     latest: int = 0
     holders: int = 0
+    # Set (and replaced) whenever a later ticket is taken: wakes ``superseded`` waiters.
+    newer: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,14 @@ class LatestWins:
         state = self._subjects.setdefault(subject, _Subject())
         state.holders += 1
         state.latest = next(self._numbers)
+        state.newer.set()
+        state.newer = asyncio.Event()
         return Ticket(subject, state.latest)
+
+    async def superseded(self, ticket: Ticket) -> None:
+        """Returns once a later ticket about the same subject has been taken."""
+        while (state := self._subjects.get(ticket.subject)) and state.latest == ticket.number:
+            await state.newer.wait()
 
     async def is_current(self, ticket: Ticket) -> bool:
         state = self._subjects.get(ticket.subject)
@@ -222,6 +232,8 @@ class DeliveryContext:
     # 2 and more: an earlier try of this delivery was interrupted (its worker was killed) and
     # may have created what this one is about to.
     attempt: int = 1
+    # Where CPU-heavy work runs: a worker process, bounded and cancellable (process_pool).
+    offload: Offload = field(default_factory=lambda: Offload(None, float("inf")))
 
     def count_findings(self, files: Iterable[WorkflowFile]) -> None:
         for file in files:

@@ -35,7 +35,10 @@ async def fix_requested(
     sha = str(run["head_sha"])
     branch = str((run.get("check_suite") or {}).get("head_branch") or "")
     tree = await read_tree(gh, repo, sha)
-    repo_config = await trusted_config(gh, repo, sha, config_ref(repository, branch, sha))
-    snapshot = await context.analyser.snapshot(gh, repo, sha, tree=tree, repo_config=repo_config)
+    trusted = config_ref(repository, branch, sha)
+    repo_config = await trusted_config(gh, repo, sha, trusted, context.offload)
+    snapshot = await context.analyser.snapshot(
+        gh, repo, sha, tree=tree, repo_config=repo_config, offload=context.offload
+    )
     outcome = await try_fix_pull_request(gh, repo, snapshot, str(repository["default_branch"]))
     await note_on_check_run(gh, repo, int(run["id"]), run.get("output") or {}, outcome.message)

@@ -18,10 +18,11 @@ from gidgethub import routing, sansio
 from bot.app import fix_action, install, lifecycle, pull_request, push, rerun
 from bot.app.analysis_cache import AnalysisCache
 from bot.app.config import AppConfig
-from bot.app.delivery import ClaimStore, DeliveryContext, SubjectOrder, Ticket
+from bot.app.delivery import ClaimStore, DeliveryContext, LatestWins, SubjectOrder, Ticket
 from bot.app.github import GitHubApp, GitHubUnavailable, UnexpectedAnswer
 from bot.app.log_format import DELIVERY
 from bot.app.metrics import Metrics
+from bot.app.process_pool import Offload, ProcessPool, Superseded
 from bot.app.snapshot import Analyser
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,8 @@ class Processor:
         self.github: GitHubApp | None = None
         # Blob texts and analyses, by content; in this process (see analysis_cache.py).
         self.analyser = Analyser(AnalysisCache.in_memory(config.analysis_cache_bytes))
+        # Where analyses run (worker processes); None runs them in this process.
+        self.pool: ProcessPool | None = None
 
     async def process(
         self, event: sansio.Event, ticket: Ticket, received: float, *, attempt: int = 1
@@ -88,6 +91,10 @@ class Processor:
                 event.delivery_id,
             )
             raise
+        except Superseded:
+            # A newer delivery about the same subject arrived mid-analysis: it does the work.
+            outcome = "superseded"
+            log.info("delivery %s: analysis stopped for a newer delivery", event.delivery_id)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             outcome = "malformed"
             log.warning("delivery %s: payload not understood (%r); skipped", event.delivery_id, exc)
@@ -114,6 +121,16 @@ class Processor:
         return outcome
 
     async def _dispatch(self, event: sansio.Event, ticket: Ticket, attempt: int) -> str:
+        order = self.order
+        # A newer delivery about the same pull request reads its state again and does this
+        # one's work: it stops this one's analysis (in one process, where it can be told at
+        # once). Deliveries about a commit are not stopped: the commit's claim makes the
+        # newer one skip it, and stopping the older would leave the commit unchecked.
+        superseded = (
+            (lambda: order.superseded(ticket))
+            if isinstance(order, LatestWins) and event.event == "pull_request"
+            else None
+        )
         context = DeliveryContext(
             delivery_id=event.delivery_id,
             ticket=ticket,
@@ -124,6 +141,7 @@ class Processor:
             bot_login=self.github.bot_login if self.github is not None else _not_connected,
             attempt=attempt,
             analyser=self.analyser,
+            offload=Offload(self.pool, self.config.analysis_seconds, superseded),
         )
         installation = (event.data.get("installation") or {}).get("id")
         gh = None

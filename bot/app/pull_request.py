@@ -12,9 +12,10 @@ import gidgethub
 from gidgethub import routing, sansio
 from gidgethub.abc import GitHubAPI
 
-from bot.app.check_run import CheckRun
+from bot.app.check_run import CheckRun, abandon_reason
 from bot.app.delivery import DeliveryContext, released_on_failure
 from bot.app.diff import Hunk, parse_hunks
+from bot.app.process_pool import Offload
 from bot.app.review import PostedMarkers, ReviewPlan, plan_review
 from bot.app.snapshot import read_tree
 from bot.app.workflows import Repository, WorkflowFile, is_workflow_path, read_repo_config
@@ -101,12 +102,12 @@ async def review_pull_request(
         # disabling a rule next to an unsafe workflow passes unreviewed.
         base_sha = str(pull["base"]["sha"])
         repo_config = await read_repo_config(
-            gh, repo, base_sha, changed_by_pull_request=changes.config
+            gh, repo, base_sha, offload=context.offload, changed_by_pull_request=changes.config
         )
         check = await CheckRun.start(gh, repo, head_sha, delivery=context) if claimed else None
         try:
             snapshot = await context.analyser.snapshot(
-                gh, source, head_sha, tree=tree, repo_config=repo_config
+                gh, source, head_sha, tree=tree, repo_config=repo_config, offload=context.offload
             )
             context.count_findings(snapshot.files)
             if changed:
@@ -119,10 +120,10 @@ async def review_pull_request(
                     gh, repo, number, head_sha, reviewed, context, repo_config.notice()
                 )
             if check is not None:
-                await check.complete(snapshot)
-        except BaseException:
+                await check.complete(snapshot, context.offload)
+        except BaseException as exc:
             if check is not None:
-                await check.abandon("An error interrupted the analysis; re-run the check to retry.")
+                await check.abandon(abandon_reason(exc))
             raise
 
 
@@ -138,14 +139,16 @@ async def _post_review(
     # Listed even when nothing is found now: an earlier finding may just have been fixed.
     bot_login = await context.bot_login()
     markers = await posted_markers(gh, repo, number, bot_login)
-    plan = plan_review(files, markers, note=note)
+    # One diff per finding: a worker process's job, not the event loop's.
+    offload = context.offload
+    plan = await offload.render(plan_review, files, markers, note=note)
     if plan is None:
         return
     if not await context.is_current():
         log.info("delivery %s: superseded by a later delivery, not posting", context.delivery_id)
         return
     try:
-        await _post_once(gh, repo, number, head_sha, plan, files, bot_login)
+        await _post_once(gh, repo, number, head_sha, plan, files, bot_login, offload)
     except gidgethub.BadRequest as exc:
         if exc.status_code != 422 or not plan.comments:
             raise
@@ -154,9 +157,9 @@ async def _post_review(
             "delivery %s: review refused (%s); posting without anchors", context.delivery_id, exc
         )
         unanchored = [WorkflowFile(file.path, file.text, file.analysis, ()) for file in files]
-        fallback = plan_review(unanchored, markers, note=note)
+        fallback = await offload.render(plan_review, unanchored, markers, note=note)
         if fallback is not None:
-            await _post_once(gh, repo, number, head_sha, fallback, unanchored, bot_login)
+            await _post_once(gh, repo, number, head_sha, fallback, unanchored, bot_login, offload)
 
 
 async def _post_once(
@@ -167,6 +170,7 @@ async def _post_once(
     plan: ReviewPlan,
     files: list[WorkflowFile],
     bot_login: str,
+    offload: Offload,
 ) -> None:
     """Post the review; if the answer is lost, post it again only if its markers are missing."""
 
@@ -177,10 +181,7 @@ async def _post_once(
 
     async def find() -> bool | None:
         # Posted if, read again, the pull request leaves nothing new to say.
-        return (
-            True
-            if plan_review(files, await posted_markers(gh, repo, number, bot_login)) is None
-            else None
-        )
+        markers = await posted_markers(gh, repo, number, bot_login)
+        return True if await offload.render(plan_review, files, markers) is None else None
 
     await write_once(post, find, what=f"review of {repo.full_name}#{number}")

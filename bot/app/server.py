@@ -40,6 +40,7 @@ from bot.app.delivery import CommitClaims, LatestWins, SubjectQueue, Ticket
 from bot.app.github import GitHubApp
 from bot.app.log_limits import OneLineClientErrors
 from bot.app.metrics import CONTENT_TYPE, Metrics
+from bot.app.process_pool import ProcessPool
 from bot.app.processing import FAILED_OUTCOMES, KNOWN_EVENTS, ROUTER, Processor, event_label
 
 log = logging.getLogger(__name__)
@@ -361,8 +362,16 @@ def create_app(
         yield
         server_log.removeFilter(one_line)
 
+    async def analysis_processes(app: web.Application) -> AsyncIterator[None]:
+        # Started on first use; closed after the workers, when no job can be running.
+        pool = ProcessPool(config.analysis_processes)
+        service.processor.pool = pool
+        yield
+        await pool.close()
+
     app.cleanup_ctx.append(one_line_client_errors)
     app.cleanup_ctx.append(github_session)
+    app.cleanup_ctx.append(analysis_processes)
     app.cleanup_ctx.append(workers)
     app.on_shutdown.append(service.drain)
 

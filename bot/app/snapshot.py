@@ -9,7 +9,6 @@ commit pass, as ``wheelwatch check`` does for local files.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import logging
@@ -29,12 +28,13 @@ from bot.app.analysis_cache import (
     digest,
     text_size,
 )
+from bot.app.process_pool import AnalysisTimeout, Offload
 from bot.app.workflows import (
     RepoConfig,
     Repository,
     WorkflowFile,
     is_workflow_path,
-    parse_repo_config,
+    offload_config,
     run_engine,
 )
 from bot.engine import CONFIG_PATH, Analysis, Config, FileError
@@ -177,7 +177,9 @@ class Analyser:
         except UnicodeDecodeError as exc:
             return FileError(f"the file is not valid UTF-8 (byte {exc.start})"), True
 
-    async def repo_config(self, gh: GitHubAPI, repo: Repository, tree: Tree) -> RepoConfig:
+    async def repo_config(
+        self, gh: GitHubAPI, repo: Repository, tree: Tree, offload: Offload
+    ) -> RepoConfig:
         """``.github/wheelwatch.yml`` as the tree holds it (read once per content)."""
         entry = tree.config
         if entry is None:
@@ -185,7 +187,7 @@ class Analyser:
         text = await self.text(gh, repo, entry)
         if isinstance(text, FileError):
             return RepoConfig(Config(), f"{CONFIG_PATH}: {text.message}")
-        return parse_repo_config(text)
+        return await offload_config(text, offload)
 
     async def snapshot(
         self,
@@ -195,18 +197,26 @@ class Analyser:
         *,
         tree: Tree | None = None,
         repo_config: RepoConfig | None = None,
+        offload: Offload | None = None,
     ) -> Snapshot:
-        """Every workflow file and local action of commit ``sha``, analysed."""
+        """Every workflow file and local action of commit ``sha``, analysed (in ``offload``'s
+        worker processes: a file whose turn comes after the delivery's analysis time ran out
+        is reported as not analysed)."""
+        offload = offload or Offload(None, float("inf"))
         tree = tree or await read_tree(gh, repo, sha)
         if repo_config is None:
-            repo_config = await self.repo_config(gh, repo, tree)
+            repo_config = await self.repo_config(gh, repo, tree, offload)
         config = repo_config.config
         releases = self._releases()
         as_of = self._today()
         entries = [e for e in tree.workflows if not config.ignores_path(e.path)]
         texts = {entry.path: await self.text(gh, repo, entry) for entry in entries}
         readable = {path: text for path, text in texts.items() if isinstance(text, str)}
-        inputs = await asyncio.to_thread(caller_inputs, readable, set(tree.entries))
+        try:
+            # Parses every file that calls a local one: CPU, so not on the event loop.
+            inputs = await offload.run(caller_inputs, readable, set(tree.entries))
+        except AnalysisTimeout:
+            inputs = {}
         config_digest = digest(config)
         files: list[WorkflowFile] = []
         missing: list[tuple[int, str, str, str]] = []  # (index, key, path, text)
@@ -227,28 +237,31 @@ class Analyser:
                 missing.append((len(files), key, entry.path, text))
                 cached = Analysis()  # replaced below
             files.append(WorkflowFile(entry.path, text, cached))
-        if missing:
-            # The engine is CPU-bound: keep the event loop free to acknowledge webhooks.
-            analysed = await asyncio.to_thread(
-                _analyse_all,
-                [(text, inputs.get(path, [])) for _, _, path, text in missing],
-                config,
-                releases.table,
-                as_of,
-            )
-            self.analyses += len(missing)
-            for (index, key, path, text), analysis in zip(missing, analysed, strict=True):
-                files[index] = WorkflowFile(path, text, analysis)
-                await self.cache.analyses.put(key, analysis, analysis_size(analysis))
+        for index, key, path, text in missing:
+            try:
+                analysis = await offload.run(
+                    run_engine,
+                    text,
+                    config,
+                    releases=releases.table,
+                    as_of=as_of,
+                    inputs=inputs.get(path, []),
+                )
+            except AnalysisTimeout:
+                # Not cached: with time, the same file may well be analysed.
+                files[index] = WorkflowFile(path, text, Analysis(error=out_of_time(offload)))
+                continue
+            self.analyses += 1
+            files[index] = WorkflowFile(path, text, analysis)
+            await self.cache.analyses.put(key, analysis, analysis_size(analysis))
         return Snapshot(sha, tree, files, repo_config, releases, as_of, inputs)
 
 
-def _analyse_all(
-    work: list[tuple[str, list[Inputs]]], config: Config, table: ReleaseTable, as_of: date
-) -> list[Analysis]:
-    return [
-        run_engine(text, config, releases=table, as_of=as_of, inputs=given) for text, given in work
-    ]
+def out_of_time(offload: Offload) -> FileError:
+    return FileError(
+        f"wheelwatch stopped analysing: this delivery used its {offload.seconds:.0f} s "
+        "of analysis time"
+    )
 
 
 def caller_inputs(texts: dict[str, str], paths: set[str]) -> dict[str, list[Inputs]]:

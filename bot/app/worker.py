@@ -26,6 +26,7 @@ from redis.exceptions import RedisError
 from bot.app.config import AppConfig
 from bot.app.log_format import DELIVERY
 from bot.app.metrics import CONTENT_TYPE, Metrics
+from bot.app.process_pool import ProcessPool
 from bot.app.processing import FAILED_OUTCOMES, ROUTER, Processor, event_label
 from bot.app.queue_redis import (
     JOB_FUNCTION,
@@ -139,6 +140,7 @@ def build_worker(
         order = order_type(redis, lease_seconds=config.lease_seconds)
         processor = Processor(config, metrics, order, RedisClaims(redis))
         processor.github = github_factory(session, config, metrics)
+        processor.pool = ctx["pool"] = ProcessPool(config.analysis_processes)
         ctx["session"] = session
         ctx["wheelwatch"] = WorkerState(config, redis, order, processor, metrics)
 
@@ -149,6 +151,9 @@ def build_worker(
         site: web.AppRunner | None = ctx.get("metrics_site")
         if site is not None:
             await site.cleanup()
+        pool: ProcessPool | None = ctx.get("pool")
+        if pool is not None:
+            await pool.close()
 
     return Worker(
         functions=[func(process_delivery, name=JOB_FUNCTION, max_tries=MAX_TRIES)],
