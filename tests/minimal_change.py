@@ -211,34 +211,13 @@ def _step_order(job: str, old: list[_Step], new: list[_Step]) -> list[str]:
         moved = [label for label in new_labels if label in order]
         if order != moved:
             problems.append(f"{job}: {kind[0]} steps reordered: {order} -> {moved}")
-    kept = _longest_common_subsequence(old_labels, new_labels)
-    kinds = {step.label: step.uses for step in old}
-    problems += [
-        f"{job}: step {label!r} moved"
-        for label in old_labels
-        if label not in kept and not kinds[label].startswith(sum(_MOVABLE, ()))
-    ]
+    # Every other step keeps its place relative to the others.
+    fixed = {step.label for step in old if not step.uses.startswith(sum(_MOVABLE, ()))}
+    order = [label for label in old_labels if label in fixed]
+    moved = [label for label in new_labels if label in fixed]
+    if order != moved:
+        problems.append(f"{job}: steps reordered: {order} -> {moved}")
     return problems
-
-
-def _longest_common_subsequence(a: list[str], b: list[str]) -> set[str]:
-    lengths = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
-    for i, x in enumerate(a):
-        for j, y in enumerate(b):
-            lengths[i + 1][j + 1] = (
-                lengths[i][j] + 1 if x == y else max(lengths[i][j + 1], lengths[i + 1][j])
-            )
-    kept: set[str] = set()
-    i, j = len(a), len(b)
-    while i and j:
-        if a[i - 1] == b[j - 1]:
-            kept.add(a[i - 1])
-            i, j = i - 1, j - 1
-        elif lengths[i - 1][j] >= lengths[i][j - 1]:
-            i -= 1
-        else:
-            j -= 1
-    return kept
 
 
 # --- keys ----------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+from minimal_change import changes_beyond_the_fix
 from support import TODAY, check, fix_problems
 
 from bot.engine import Finding, Span, TextEdit, analyse, apply_edits, fix_all
@@ -582,3 +583,174 @@ def test_hash_step_of_a_crlf_file_has_crlf_lines() -> None:
     result = apply_edits(text, finding.fix.edits)
     assert "python -VV" in result
     assert result.count("\n") == result.count("\r\n")
+
+
+# --- workflows written in the styles of real ones, not in the corpus -----------------------
+# Each is fixed by fix_all and compared mechanically with its original (tests/minimal_change.py),
+# as written and with CRLF line endings.
+
+UNSEEN = {
+    "folded": """\
+        on:
+          push:
+            branches: [main]
+        jobs:
+          test:
+            runs-on: ubuntu-latest
+            strategy:
+              matrix:
+                py: ['3.12', '3.16-dev']
+            steps:
+            - uses: actions/checkout@v4
+            - uses: actions/setup-python@v5
+              with:
+                python-version: ${{ matrix.py }}
+            - name: pip cache
+              uses: actions/cache@v4
+              with:
+                path: ~/.cache/pip
+                key: >-
+                  ${{ runner.os }}-pip-py${{ matrix.py }}-
+                  ${{ hashFiles('requirements/*.txt') }}
+                restore-keys: >-
+                  ${{ runner.os }}-pip-py${{ matrix.py }}-
+            - run: pip install -r requirements/test.txt
+            - run: pytest
+        """,
+    "cache-first": """\
+        on: pull_request
+        jobs:
+          build:
+            runs-on: macos-14
+            steps:
+              # Restore pip's wheel cache first, it takes a while on macOS
+              - name: Cache wheels
+                uses: actions/cache@v4
+                with:
+                  path: ~/Library/Caches/pip
+                  key: wheels-${{ runner.os }}-${{ hashFiles('setup.cfg') }}
+                  restore-keys: |
+                    wheels-${{ runner.os }}-
+
+              - name: Check out
+                uses: actions/checkout@v4
+
+              # 3.16 is in alpha
+              - name: Set up Python
+                uses: actions/setup-python@v5
+                with:
+                  python-version: '3.16'
+                  allow-prereleases: true
+
+              - name: Build
+                run: python -m pip wheel . -w dist
+        """,
+    "deadsnakes": """\
+        on: push
+        jobs:
+          nightly:
+            runs-on: ubuntu-latest
+            steps:
+              - uses: actions/checkout@v4
+              - name: Python nightly (deadsnakes)
+                uses: deadsnakes/action@v3.2.0
+                with:
+                  python-version: "3.16-dev"
+              - name: Cache pip
+                uses: actions/cache@v4
+                with:
+                  path: ~/.cache/pip
+                  key: ${{ runner.os }}-nightly-pip-${{ hashFiles('**/pyproject.toml') }}
+                  restore-keys: ${{ runner.os }}-nightly-pip-
+              - run: pip install -e .[test]
+        """,
+    "format": """\
+        on: push
+        jobs:
+          test:
+            runs-on: ubuntu-latest
+            strategy:
+              matrix:
+                python: ["3.14", "3.16-dev"]
+            steps:
+              - uses: actions/setup-python@v5
+                id: setup
+                with:
+                  python-version: ${{ matrix.python }}
+              - uses: actions/cache@v4
+                with:
+                  path: ~/.cache/pip
+                  key: ${{ format('pip-{0}-{1}', runner.os, matrix.python) }}-${{ hashFiles('r') }}
+                  restore-keys: |
+                    ${{ format('pip-{0}-{1}', runner.os, matrix.python) }}-
+        """,
+    "named-caches-first": """\
+        on: push
+        jobs:
+          test:
+            runs-on: ubuntu-latest
+            steps:
+              # pip
+              - name: Cache pip
+                uses: actions/cache@v4
+                with:
+                  path: ~/.cache/pip
+                  key: pip-${{ hashFiles('requirements.txt') }}
+              # uv
+              - name: Cache uv
+                uses: actions/cache@v4
+                with:
+                  path: ~/.cache/uv
+                  key: uv-${{ hashFiles('uv.lock') }}
+              - uses: actions/checkout@v4
+              - uses: actions/setup-python@v5
+                with:
+                  python-version: 3.16-dev
+              - run: pip install -r requirements.txt
+        """,
+    "pip-axes": """\
+        name: tests
+        on: [push, pull_request]
+        jobs:
+          tox:
+            name: ${{ matrix.toxenv }} on ${{ matrix.os }}
+            runs-on: ${{ matrix.os }}
+            strategy:
+              fail-fast: false
+              matrix:
+                os: [ubuntu-22.04, windows-2022]
+                python-version: ["3.13", "3.14", "3.16-dev"]
+                toxenv: [py]
+            steps:
+              - uses: actions/checkout@v4
+              - name: Set up Python ${{ matrix.python-version }}
+                uses: actions/setup-python@v5
+                with:
+                  python-version: ${{ matrix.python-version }}
+              # Re-use the tox environments between runs; bump v3 to reset them.
+              - name: Cache pip
+                uses: actions/cache@v4
+                with:
+                  path: ~/.cache/pip
+                  key: "tox-v3-${{ matrix.os }}-${{ matrix.python-version }}-\\
+                    ${{ matrix.toxenv }}-${{ hashFiles('tox.ini', 'pyproject.toml') }}"
+                  restore-keys: |
+                    tox-v3-${{ matrix.os }}-${{ matrix.python-version }}-${{ matrix.toxenv }}-
+                    tox-v3-${{ matrix.os }}-${{ matrix.python-version }}-
+                    tox-v3-${{ matrix.os }}-
+              - run: python -m pip install tox
+              - run: tox -e ${{ matrix.toxenv }}
+        """,
+}
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["LF", "CRLF"])
+@pytest.mark.parametrize("name", UNSEEN)
+def test_fix_all_of_an_unseen_workflow_changes_only_what_must_change(
+    name: str, newline: str
+) -> None:
+    text = textwrap.dedent(UNSEEN[name]).replace("\n", newline)
+    result, count = fix_all(text, as_of=TODAY)
+    assert count >= 1
+    assert analyse(result, as_of=TODAY).findings == ()
+    assert changes_beyond_the_fix(text, result) == []

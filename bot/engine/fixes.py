@@ -44,10 +44,15 @@ def verified_fixes(reported: list[Issue], issues: list[Issue], context: Context)
     round, not once per fix.
     """
     pending: dict[str, list[tuple[Issue, Fix]]] = {}
+    # The caches each job's key fixes will edit: one that moves takes those it passes along.
+    keyed: dict[str, set[int]] = {}
+    for issue in reported:
+        if issue.rule in (rules.PRERELEASE_CACHE_KEY, rules.PRERELEASE_RESTORE_KEY):
+            keyed.setdefault(issue.job.id, set()).add(issue.step.index)
     for issue in reported:
         if not issue.fixable:
             continue  # the issue says why
-        fix = _propose(issue, context)
+        fix = _propose(issue, context, keyed.get(issue.job.id, set()))
         if fix is not None and fix.edits:
             pending.setdefault(issue.job.id, []).append((issue, fix))
         else:
@@ -108,9 +113,9 @@ def _prove(
     return proven
 
 
-def _propose(issue: Issue, context: Context) -> Fix | None:
+def _propose(issue: Issue, context: Context, keyed: set[int]) -> Fix | None:
     if issue.rule in (rules.PRERELEASE_CACHE_KEY, rules.PRERELEASE_RESTORE_KEY):
-        return _key_fix(issue, context)
+        return _key_fix(issue, context, keyed)
     if issue.rule is rules.SETUP_PYTHON_UNVERSIONED_CACHE:
         return _ref_fix(
             issue,
@@ -190,7 +195,7 @@ def _move_below_setup(issue: Issue, context: Context) -> Fix | None:
     setup = next((step for step in issue.job.steps if step.index == index), None)
     if setup is None:
         return None
-    moved = _moved_below(issue.step, setup, issue.job.steps, [], context)
+    moved = _moved_below([issue.step], setup, issue.job.steps, [], context)
     if moved is None:
         return None
     return Fix(
@@ -273,29 +278,53 @@ def _block_text(block: _Block, edits: list[TextEdit], context: Context) -> str |
 
 
 def _moved_below(
-    step: Step,
+    moving: list[Step] | None,
     target: Step,
     steps: list[Step],
     edits: list[TextEdit],
     context: Context,
     lead: str = "",
 ) -> list[TextEdit] | None:
-    """Edits that cut ``step`` (with ``edits`` applied to it) and the comments above it, and
-    paste it below ``target``, after ``lead`` (lines added with it)."""
+    """Edits that cut the ``moving`` steps (with ``edits`` applied to them), each with the
+    comments above it, and paste them in their order below ``target``, after ``lead``
+    (lines added with them)."""
+    if not moving:
+        return None
     position = {s.index: n for n, s in enumerate(steps)}
-    cut = _block(steps, position[step.index], context)
     paste = _block(steps, position[target.index], context)
-    if cut is None or paste is None:
+    if paste is None:
         return None
-    text = _block_text(cut, edits, context)
-    if text is None:
+    cuts: list[TextEdit] = []
+    pasted = ""
+    applied = 0
+    for step in moving:
+        cut = _block(steps, position[step.index], context)
+        if cut is None:
+            return None
+        inside = [edit for edit in edits if cut.start <= edit.start < cut.end]
+        text = _block_text(cut, inside, context)
+        if text is None:
+            return None
+        applied += len(inside)
+        # Blank lines below a step now separate it from the step it follows.
+        pasted += context.source.text[cut.end : cut.after] + (lead if not cuts else "") + text
+        cuts.append(context.source.edit(cut.start, cut.after, ""))
+    if applied < len(edits):
         return None
-    # Blank lines below the step now separate it from the step it follows.
-    separator = context.source.text[cut.end : cut.after]
-    return [
-        context.source.edit(cut.start, cut.after, ""),
-        context.source.edit(paste.end, paste.end, separator + lead + text),
-    ]
+    return [*cuts, context.source.edit(paste.end, paste.end, pasted)]
+
+
+def _carried(cache: Step, setup: Step, steps: list[Step], keyed: set[int]) -> list[Step] | None:
+    """The cache steps that move below ``setup`` with ``cache``, in order: those between
+    them whose keys are being fixed too, so that the caches keep their order. ``None``
+    when another cache lies between (it would end up above this one)."""
+    carried = []
+    for step in steps:
+        if cache.index <= step.index < setup.index and step.uses and step.uses.owner_repo == CACHE:
+            if step.index not in keyed and step is not cache:
+                return None
+            carried.append(step)
+    return carried
 
 
 def _moved_above(
@@ -359,20 +388,20 @@ def _free_id(context: Context, issue: Issue) -> str:
     return "setup-python-wheelwatch"
 
 
-def _key_fix(issue: Issue, context: Context) -> Fix | None:
+def _key_fix(issue: Issue, context: Context, keyed: set[int]) -> Fix | None:
     if len(issue.sources) == 1 and not issue.nightly:
         (index,) = issue.sources
         if issue.installers.get(index) == "setup-python":
-            return _output_key_fix(issue, context, index)
+            return _output_key_fix(issue, context, index, keyed)
     if issue.one_interpreter:
-        return _build_hash_key_fix(issue, context)
+        return _build_hash_key_fix(issue, context, keyed)
     return None
 
 
 _HASH_WRITER = re.compile(r"(\w+)=\$\(python3? -VV")
 
 
-def _build_hash_key_fix(issue: Issue, context: Context) -> Fix | None:
+def _build_hash_key_fix(issue: Issue, context: Context, keyed: set[int]) -> Fix | None:
     """Key on a hash of ``python -VV`` (which holds a nightly's build date and commit),
     exported by a step after the last Python setup; the cache moves below it if needed."""
     steps = issue.job.steps
@@ -404,10 +433,10 @@ def _build_hash_key_fix(issue: Issue, context: Context) -> Fix | None:
     requested: set[str] = set()
     for setup in setups:
         requested |= _request_paths(setup)
-    keyed = _cache_key_edits(issue, token, requested, context)
-    if keyed is None:
+    planned = _cache_key_edits(issue, token, requested, context)
+    if planned is None:
         return None
-    cache_edits, dropped = keyed
+    cache_edits, dropped = planned
     description = f"Key the cache on env.{variable}, a hash of python -VV (the exact build)"
     if writer is not None:
         return Fix(description + _dropping(dropped), tuple(cache_edits))
@@ -433,7 +462,8 @@ def _build_hash_key_fix(issue: Issue, context: Context) -> Fix | None:
             description += f", and set up Python first ('{anchor.label}' moves up)"
             edits = None if moved is None else moved + cache_edits
         else:
-            moved = _moved_below(issue.step, anchor, steps, cache_edits, context, lead=hash_step)
+            carried = _carried(issue.step, anchor, steps, keyed)
+            moved = _moved_below(carried, anchor, steps, cache_edits, context, lead=hash_step)
             description += ", and restore the cache after it"
             edits = moved
         if edits is None:
@@ -443,7 +473,7 @@ def _build_hash_key_fix(issue: Issue, context: Context) -> Fix | None:
     return Fix(description + _dropping(dropped), (insert, *cache_edits))
 
 
-def _output_key_fix(issue: Issue, context: Context, index: int) -> Fix | None:
+def _output_key_fix(issue: Issue, context: Context, index: int, keyed: set[int]) -> Fix | None:
     """Key on ``steps.<setup-python id>.outputs.python-version``, adding the id if needed."""
     steps = issue.job.steps
     setup = next((s for s in steps if s.index == index), None)
@@ -458,14 +488,16 @@ def _output_key_fix(issue: Issue, context: Context, index: int) -> Fix | None:
             return None
         setup_edits.append(insertion)
     token = f"${{{{ steps.{step_id}.outputs.python-version }}}}"
-    keyed = _cache_key_edits(issue, token, _request_paths(setup), context)
-    if keyed is None:
+    planned = _cache_key_edits(issue, token, _request_paths(setup), context)
+    if planned is None:
         return None
-    cache_edits, dropped = keyed
+    cache_edits, dropped = planned
     description = f"Key the cache on steps.{step_id}.outputs.python-version, the exact build"
     edits = setup_edits + cache_edits
     if setup.index > issue.step.index:
-        moved = _setup_before_cache(issue.step, setup, steps, setup_edits, cache_edits, context)
+        moved = _setup_before_cache(
+            issue.step, setup, steps, setup_edits, cache_edits, context, keyed
+        )
         if moved is None:
             return None
         edits, how = moved
@@ -482,6 +514,7 @@ def _setup_before_cache(
     setup_edits: list[TextEdit],
     cache_edits: list[TextEdit],
     context: Context,
+    keyed: set[int],
 ) -> tuple[list[TextEdit], str] | None:
     """The cache is restored before Python is set up, when the setup's output is still
     empty. Where only caches come between, the setup step moves above them (so the caches
@@ -491,7 +524,7 @@ def _setup_before_cache(
         moved = _moved_above(setup, first, steps, setup_edits, context)
         how = f", and set up Python first ('{setup.label}' moves up)"
         return None if moved is None else (moved + cache_edits, how)
-    moved = _moved_below(cache, setup, steps, cache_edits, context)
+    moved = _moved_below(_carried(cache, setup, steps, keyed), setup, steps, cache_edits, context)
     how = f", and restore it after '{setup.label}'"
     return None if moved is None else (setup_edits + moved, how)
 
