@@ -119,3 +119,28 @@ async def test_retry_after_a_kill_completes_the_check_run_its_first_try_created(
     assert len(github.reviews(REPO, 2)) == 1
     [run] = github.check_runs.values()
     assert run.status == "completed"
+
+
+async def test_sigterm_lets_the_job_in_hand_finish_before_the_worker_exits(
+    web: Any, github: FakeGitHub, rsa_keys: tuple[str, str], redis_url: str
+) -> None:
+    open_pull(github)
+    arrived, release = github.hold(r"/pulls/2/files")
+    await deliver(web, "d1")
+    worker = await start_worker(worker_env(github, rsa_keys, redis_url))
+    await asyncio.wait_for(arrived.wait(), 30)
+
+    worker.send_signal(signal.SIGTERM)
+    assert worker.stderr is not None
+    log = b""
+    while b"shutdown on SIGTERM" not in log:  # arq has stopped taking jobs
+        line = await asyncio.wait_for(worker.stderr.readline(), 30)
+        assert line, log.decode()
+        log += line
+    release.set()
+    rest = await stop(worker)
+
+    assert worker.returncode == 0, log.decode() + rest
+    assert len(github.reviews(REPO, 2)) == 1
+    [run] = github.check_runs.values()
+    assert run.status == "completed"
