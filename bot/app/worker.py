@@ -96,8 +96,9 @@ async def process_delivery(
         outcome = await state.processor.process(
             event, ticket, received, attempt=int(ctx.get("job_try") or 1)
         )
-        if outcome in FAILED_OUTCOMES:
-            await forget(state.redis, delivery_id)
+        # Forgotten once arq has recorded the job's end (after_job_end): forgotten before, a
+        # redelivery could enqueue a job under the same id that arq's clean-up then deleted.
+        ctx["forget"] = outcome in FAILED_OUTCOMES
         return outcome
 
 
@@ -144,6 +145,10 @@ def build_worker(
         ctx["session"] = session
         ctx["wheelwatch"] = WorkerState(config, redis, order, processor, metrics)
 
+    async def after_job(ctx: dict[str, Any]) -> None:
+        if ctx.get("forget"):
+            await forget(ctx["redis"], ctx["job_id"])  # the job id is the delivery id
+
     async def shutdown(ctx: dict[str, Any]) -> None:
         session: aiohttp.ClientSession | None = ctx.get("session")
         if session is not None:
@@ -160,6 +165,7 @@ def build_worker(
         redis_settings=RedisSettings.from_dsn(config.redis_url),
         on_startup=startup,
         on_shutdown=shutdown,
+        after_job_end=after_job,
         max_jobs=config.workers,
         job_timeout=JOB_TIMEOUT,
         keep_result=0,
