@@ -6,10 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from app_fixtures import Bot
 from fake_github import pull_request_payload
+
+from bot.app.server import SERVICE
 
 
 async def test_signed_deeply_nested_json_is_a_bad_request(bot: Bot) -> None:
@@ -46,3 +50,71 @@ async def test_oversized_header_is_refused_with_one_log_line_and_no_traceback(
     [record] = [r for r in caplog.records if r.name == "aiohttp.server"]
     assert record.exc_info is None
     assert "\n" not in record.getMessage()
+
+
+async def raw_request(bot: Bot, head: bytes, body: bytes = b"") -> bytes:
+    """Send ``head`` and the start of a body, and return the status line the server answers
+    with, without sending the rest (a slow or stalled client)."""
+    host, port = bot.client.server.host, bot.client.server.port
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(head + body)
+    await writer.drain()
+    try:
+        return await asyncio.wait_for(reader.readline(), 10)
+    finally:
+        writer.close()
+
+
+def post_head(length: int, signature: str = "sha256=" + "0" * 64) -> bytes:
+    return (
+        "POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"X-GitHub-Event: ping\r\nX-GitHub-Delivery: d-1\r\nX-Hub-Signature-256: {signature}\r\n"
+        f"Content-Length: {length}\r\n\r\n"
+    ).encode()
+
+
+async def test_malformed_signature_header_is_refused_before_the_body_is_read(bot: Bot) -> None:
+    status = await raw_request(bot, post_head(100_000, signature="sha1=abc"), b"{")
+
+    assert status.split()[1] == b"401"
+
+
+async def test_body_that_stops_arriving_is_refused_after_the_read_timeout(
+    make_bot: Callable[..., Any],
+) -> None:
+    bot: Bot = await make_bot(body_seconds=0.2)
+
+    status = await raw_request(bot, post_head(100_000), b'{"zen": "')
+
+    assert status.split()[1] == b"408"
+
+
+async def test_body_larger_than_the_free_buffer_budget_is_refused_before_reading(
+    make_bot: Callable[..., Any],
+) -> None:
+    bot: Bot = await make_bot(buffered_bytes=100 * 1024)
+
+    status = await raw_request(bot, post_head(200 * 1024), b"{")
+
+    assert status.split()[1] == b"503"
+
+
+async def test_body_reads_beyond_the_concurrent_bound_are_refused_at_once(
+    make_bot: Callable[..., Any],
+) -> None:
+    bot: Bot = await make_bot(body_reads=1)
+    host, port = bot.client.server.host, bot.client.server.port
+    _, stalled = await asyncio.open_connection(host, port)
+    stalled.write(post_head(100_000) + b"{")
+    await stalled.drain()
+    reader = bot.app[SERVICE].bodies
+    for _ in range(1000):  # until the server has started reading the stalled body
+        if reader.reads:
+            break
+        await asyncio.sleep(0)
+
+    status = await raw_request(bot, post_head(10), b"{")
+    stalled.close()
+
+    assert reader.reads == 1
+    assert status.split()[1] == b"503"

@@ -52,6 +52,11 @@ class AppConfig:
     queue_size: int = 256
     # Worker processes for analyses (the engine, review diffs, config parsing), and the
     # seconds one delivery's analyses may take in all.
+    # Bounds on what unauthenticated requests can make the server hold (body_reader.py):
+    # bodies read at once, bytes they hold in all, seconds a body may take to arrive.
+    body_reads: int = 32
+    buffered_bytes: int = 64 * 1024 * 1024
+    body_seconds: float = 10.0
     analysis_processes: int = 2
     analysis_seconds: float = 60.0
     # How long SIGTERM waits for accepted deliveries to finish.
@@ -105,6 +110,11 @@ class AppConfig:
             ),
             workers=integer("WHEELWATCH_WORKERS", 8, low=1, high=256),
             queue_size=integer("WHEELWATCH_QUEUE_SIZE", 256, low=1, high=100_000),
+            body_reads=integer("WHEELWATCH_BODY_READS", 32, low=1, high=10_000),
+            buffered_bytes=integer(
+                "WHEELWATCH_BUFFERED_BYTES", 64 * 1024 * 1024, low=1024, high=2**34
+            ),
+            body_seconds=float(integer("WHEELWATCH_BODY_SECONDS", 10, low=1, high=600)),
             analysis_processes=integer("WHEELWATCH_ANALYSIS_PROCESSES", 2, low=1, high=64),
             analysis_seconds=float(integer("WHEELWATCH_ANALYSIS_SECONDS", 60, low=1, high=3600)),
             drain_seconds=float(integer("WHEELWATCH_DRAIN_SECONDS", 25, low=0, high=3600)),

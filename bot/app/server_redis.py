@@ -18,11 +18,12 @@ from aiohttp import web
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from redis.exceptions import RedisError
 
+from bot.app.body_reader import BodyReader, BodyRefused
 from bot.app.config import AppConfig
 from bot.app.metrics import CONTENT_TYPE, Metrics
 from bot.app.processing import KNOWN_EVENTS, event_label
 from bot.app.queue_redis import RedisIntake
-from bot.app.server import MAX_HEADER_CHARS, log_refused_signature, verify_signature
+from bot.app.server import MAX_HEADER_CHARS, log_refused_signature
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,13 @@ class RedisWebhook:
         self.intake: RedisIntake | None = None
         self.accepting = True
         self._secret = config.webhook_secret.encode()
+        self.bodies = BodyReader(
+            self._secret,
+            max_body=config.max_body_bytes,
+            max_reads=config.body_reads,
+            max_buffered=config.buffered_bytes,
+            read_seconds=config.body_seconds,
+        )
 
     def _answer(self, status: int, reason: str, event: str, outcome: str) -> web.Response:
         self.metrics.delivery(event, outcome)
@@ -54,15 +62,19 @@ class RedisWebhook:
             return self._answer(503, "shutting down", "unknown", "refused_503")
         if (request.content_length or 0) > self.config.max_body_bytes:
             return self._answer(413, "body too large", "unknown", "refused_413")
-        try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            return self._answer(413, "body too large", "unknown", "refused_413")
         headers = request.headers
-        if not verify_signature(headers, body, self._secret):
+        try:
+            # Bounded, timed, and verified as it is read (see body_reader).
+            body = await self.bodies.read_signed(request)
+        except BodyRefused as refused:
             # Never say more to an unsigned caller, and do no work for it.
-            log_refused_signature(headers)
-            return self._answer(401, "invalid signature", "unknown", "refused_401")
+            if refused.status == 401:
+                log_refused_signature(headers)
+            status = refused.status
+            response = self._answer(status, refused.reason, "unknown", f"refused_{status}")
+            if status != 401:
+                response.force_close()  # the rest of the body is not read
+            return response
         event = headers.get("X-GitHub-Event", "")
         delivery_id = headers.get("X-GitHub-Delivery", "")
         media_type = headers.get("Content-Type", "").partition(";")[0].strip().lower()
