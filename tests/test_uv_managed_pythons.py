@@ -129,3 +129,10 @@ def test_setup_uv_python_version_fix_keeps_a_trailing_comment_on_its_line() -> N
     assert finding.fix is not None
     fixed = apply_edits(text, finding.fix.edits)
     assert "01234567  # v7.1.0\n        with:\n          python-version: 3.16.0a2\n" in fixed
+
+
+def test_a_setup_python_that_resolves_nothing_before_setup_uv_keys_the_runner_python() -> None:
+    # setup-python fails on a bare pre-release minor without allow-prereleases: no Python.
+    setup = SETUP_PYTHON_316.replace("          allow-prereleases: true\n", "")
+    text = job(setup + SETUP_UV + "      - run: uv python install 3.16\n")
+    assert rule_ids(text) == ["WW006"]

@@ -826,7 +826,7 @@ def _setup_uv_cache(
 
 def _keyed_by(keyed: Install | None, install: Install, candidate: Candidate) -> bool:
     """Is ``candidate`` the interpreter setup-uv found (``keyed``) and named exactly?"""
-    if keyed is None or candidate.nightly:
+    if keyed is None or candidate.nightly or not keyed.candidates:
         return False
     last = keyed.candidates[-1]
     if install is keyed:
