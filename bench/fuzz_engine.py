@@ -26,7 +26,7 @@ SEEDS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "file
 
 
 def identity(finding: object) -> tuple[str, str, str]:
-    return (finding.rule_id, finding.job, finding.anchor)  # type: ignore[attr-defined]
+    return (finding.rule_id, finding.job, finding.step_key)  # type: ignore[attr-defined]
 
 
 def test_one_input(data: bytes) -> None:

@@ -25,7 +25,7 @@ def rule_ids(workflow: str, *, as_of: date = TODAY, config: Config | None = None
 
 
 def identity(finding: Finding) -> tuple[str, str, str]:
-    return (finding.rule_id, finding.job, finding.anchor)
+    return (finding.rule_id, finding.job, finding.step_key)
 
 
 def fix_problems(

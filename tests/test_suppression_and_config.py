@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 
 import pytest
 from support import check, rule_ids
 
-from bot.engine import RULES, Config, ConfigError, analyse, parse_config
-from bot.engine.rules import render_markdown
+from bot.engine import Config, ConfigError, analyse, parse_config
 
 WORKFLOW = (
     "on: push\njobs:\n  test:\n    runs-on: ubuntu-latest\n    steps:\n"
@@ -155,22 +153,6 @@ def test_unknown_rule_in_an_ignore_comment_is_a_warning_and_suppresses_nothing()
 def test_config_errors_say_what_is_wrong(text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_config(text)
-
-
-def test_rule_catalogue_has_stable_ids_and_names() -> None:
-    assert [(rule.id, rule.name) for rule in RULES] == [
-        ("WW001", "prerelease-cache-key"),
-        ("WW002", "prerelease-restore-key"),
-        ("WW003", "setup-python-unversioned-cache"),
-        ("WW004", "setup-uv-requested-version-key"),
-        ("WW005", "setup-uv-unversioned-cache"),
-        ("WW006", "setup-uv-before-python"),
-    ]
-
-
-def test_rules_documentation_is_generated_from_the_catalogue() -> None:
-    docs = Path(__file__).resolve().parents[1] / "docs" / "rules.md"
-    assert docs.read_text(encoding="utf-8") == render_markdown()
 
 
 def test_ignore_comment_after_a_unicode_line_separator_still_matches_its_line() -> None:

@@ -4,10 +4,9 @@ analysis = analyse(text, config=Config(), as_of=date.today())
 for finding in analysis.findings: ...
 """
 
-from bot.engine.analysis import analyse
+from bot.engine.analysis import analyse, fix_all
 from bot.engine.config import CONFIG_PATH, Config, ConfigError, parse_config
 from bot.engine.findings import Analysis, FileError, Finding, Fix, Span, TextEdit, apply_edits
-from bot.engine.fixes import fix_all
 from bot.engine.rules import RULES, RULES_BY_ID, Rule
 
 __all__ = [

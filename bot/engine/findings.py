@@ -43,15 +43,16 @@ class Finding:
     fix: Fix | None = None
     # Which Python requests share the unsafe cache, for renderers that want to list them.
     pythons: tuple[str, ...] = field(default=())
-    # The text that identifies the finding's place (a step's name or uses, set by the engine).
-    anchor: str = ""
+    # The step by its label and rank among steps so labelled (set by the engine): the
+    # finding's place, stable when steps are added or moved above it.
+    step_key: str = ""
     # Why ``fix`` is None, for the user: what wheelwatch could not do, and so what is left.
     no_fix_reason: str = ""
 
     @property
     def fingerprint(self) -> str:
         """Stable across unrelated edits of the file: ignores line numbers on purpose."""
-        digest = hashlib.sha256(f"{self.rule_id}\0{self.job}\0{self.anchor}".encode())
+        digest = hashlib.sha256(f"{self.rule_id}\0{self.job}\0{self.step_key}".encode())
         return digest.hexdigest()[:16]
 
 

@@ -1,143 +1,29 @@
-"""Fixes as minimal text edits, offered only when re-analysis proves them."""
+"""The text edits fixes are made of: a key's version token, an ``id:`` added, a step moved,
+an action's ref or input changed. Each rule's ``propose`` picks among them; the engine
+offers a fix only after proving it (``bot.engine.proofs``)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import date
 
-from bot.engine import rules
 from bot.engine.actions import CACHE
-from bot.engine.analysis import Context, Issue, analyse, detect
-from bot.engine.config import Config
-from bot.engine.document import DocumentError, YScalar
+from bot.engine.document import YScalar
 from bot.engine.expressions import (
     ExpressionError,
-    Value,
     find_expressions,
     parse,
     references,
     references_in,
 )
 from bot.engine.findings import Fix, TextEdit, apply_edits
-from bot.engine.versions import ReleaseTable
-from bot.engine.workflow import NotAWorkflow, Step
-
-Identity = tuple[str, str, str]
-
-
-# Each round of proof parses the file and re-runs the pending jobs' detection. The rounds
-# are bounded by count and by cost (in the units of ``Context.work``; parsing costs about one
-# unit per 25 characters), so proofs add at most about a second to any file; a fix left
-# unproven is not offered.
-MAX_PROOF_ROUNDS = 8
-PROOF_BUDGET = 150_000
+from bot.engine.issues import Issue
+from bot.engine.simulation import Context
+from bot.engine.workflow import Step
 
 
-def verified_fixes(reported: list[Issue], issues: list[Issue], context: Context) -> dict[int, Fix]:
-    """Fixes for the reported issues that re-analysis proves, keyed by ``id(issue)``.
-
-    A fix is proven when, applied, the file parses, its issue is gone and its job has no
-    new issue. Edits stay inside the issue's job and a job's issues depend on that job
-    alone, so one fix per job can be proven in the same pass: the file is parsed once per
-    round, not once per fix.
-    """
-    pending: dict[str, list[tuple[Issue, Fix]]] = {}
-    # The caches each job's key fixes will edit: one that moves takes those it passes along.
-    keyed: dict[str, set[int]] = {}
-    for issue in reported:
-        if issue.rule in (rules.PRERELEASE_CACHE_KEY, rules.PRERELEASE_RESTORE_KEY):
-            keyed.setdefault(issue.job.id, set()).add(issue.step.index)
-    for issue in reported:
-        if not issue.fixable:
-            continue  # the issue says why
-        fix = _propose(issue, context, keyed.get(issue.job.id, set()))
-        if fix is not None and fix.edits:
-            pending.setdefault(issue.job.id, []).append((issue, fix))
-        else:
-            issue.no_fix = "no edit was found that changes only what must change here"
-    before: dict[str, set[Identity]] = {}
-    for issue in issues:
-        before.setdefault(issue.job.id, set()).add(issue.identity)
-    proven: dict[int, Fix] = {}
-    round_cost = context.work + len(context.source.text) // 25 + 1
-    rounds = min(MAX_PROOF_ROUNDS, max(1, PROOF_BUDGET // round_cost))
-    for _ in range(rounds):
-        if not pending:
-            break
-        batch = [queue.pop(0) for queue in pending.values()]
-        pending = {job: queue for job, queue in pending.items() if queue}
-        passed = _prove(batch, context, before)
-        if passed is None:  # the batch as a whole did not parse: try each fix alone
-            for item in batch:
-                alone = _prove([item], context, before)
-                if alone is None:
-                    item[0].no_fix = "applied, the proposed fix leaves a file that does not parse"
-                proven.update(alone or {})
-        else:
-            proven.update(passed)
-    for queue in pending.values():
-        for issue, _ in queue:
-            issue.no_fix = "the file's budget for proving fixes ran out before this one"
-    return proven
-
-
-def _prove(
-    batch: list[tuple[Issue, Fix]], context: Context, before: dict[str, set[Identity]]
-) -> dict[int, Fix] | None:
-    edits = [edit for _, fix in batch for edit in fix.edits]
-    try:
-        fixed = apply_edits(context.source.text, edits)
-        after, _ = detect(fixed, context.resolution, jobs={issue.job.id for issue, _ in batch})
-    except (DocumentError, NotAWorkflow, ValueError):
-        return None
-    remaining: dict[str, set[Identity]] = {}
-    for issue in after:
-        remaining.setdefault(issue.job.id, set()).add(issue.identity)
-    reasons = {issue.identity: issue.reason for issue in after}
-    proven: dict[int, Fix] = {}
-    for issue, fix in batch:
-        left = remaining.get(issue.job.id, set())
-        new = sorted({rule for rule, _, _ in left - (before[issue.job.id] - {issue.identity})})
-        if issue.identity in left:
-            issue.no_fix = (
-                f"applied, the proposed fix leaves {issue.rule.id} at this step: "
-                f"{reasons[issue.identity]}"
-            )
-        elif new:
-            named = ", ".join(f"{rule} ({rules.RULES_BY_ID[rule].name})" for rule in new)
-            issue.no_fix = f"applied, the proposed fix raises {named} in this job"
-        else:
-            proven[id(issue)] = fix
-    return proven
-
-
-def _propose(issue: Issue, context: Context, keyed: set[int]) -> Fix | None:
-    if issue.rule in (rules.PRERELEASE_CACHE_KEY, rules.PRERELEASE_RESTORE_KEY):
-        return _key_fix(issue, context, keyed)
-    if issue.rule is rules.SETUP_PYTHON_UNVERSIONED_CACHE:
-        return _ref_fix(
-            issue,
-            context,
-            "v2.3.4",
-            "Use actions/setup-python@v2.3.4, whose pip key holds the Python version",
-        )
-    if issue.rule is rules.SETUP_UV_BEFORE_PYTHON:
-        if issue.pin is not None:
-            return _setup_uv_python_version(issue, issue.pin, context)
-        return _move_below_setup(issue, context)
-    if issue.rule is rules.SETUP_UV_UNVERSIONED_CACHE:
-        return _ref_fix(
-            issue,
-            context,
-            "v5",
-            "Use astral-sh/setup-uv@v5, whose cache key holds the Python version",
-        )
-    return None
-
-
-def _ref_fix(issue: Issue, context: Context, ref: str, description: str) -> Fix | None:
+def ref_fix(issue: Issue, context: Context, ref: str, description: str) -> Fix | None:
     uses = issue.step.node.scalar("uses")
     if uses is None:
         return None
@@ -152,7 +38,7 @@ def _ref_fix(issue: Issue, context: Context, ref: str, description: str) -> Fix 
     return Fix(description, (context.source.edit(start, start + old.end(), ref),))
 
 
-def _setup_uv_python_version(issue: Issue, version: str, context: Context) -> Fix | None:
+def setup_uv_python_version(issue: Issue, version: str, context: Context) -> Fix | None:
     """Give setup-uv the exact pre-release uv fetches later, so that its key names it."""
     if not re.fullmatch(r"[\w.+-]+", version):
         return None  # would need quoting: not worth guessing the file's style
@@ -187,7 +73,7 @@ def _setup_uv_python_version(issue: Issue, version: str, context: Context) -> Fi
     )
 
 
-def _move_below_setup(issue: Issue, context: Context) -> Fix | None:
+def move_below_setup(issue: Issue, context: Context) -> Fix | None:
     """Cut the setup-uv step and paste it after the setup-python step it should follow."""
     if len(issue.sources) != 1:
         return None
@@ -388,10 +274,20 @@ def _free_id(context: Context, issue: Issue) -> str:
     return "setup-python-wheelwatch"
 
 
-def _key_fix(issue: Issue, context: Context, keyed: set[int]) -> Fix | None:
+# The rules whose fixes rewrite a cache step's keys (and may move the step).
+KEY_RULES = frozenset({"WW001", "WW002"})
+
+
+def keyed_caches(issues: Sequence[Issue]) -> set[int]:
+    """The cache steps whose keys these issues' fixes would rewrite: a cache that moves
+    takes along those it passes, so that the caches keep their order."""
+    return {issue.step.index for issue in issues if issue.rule_id in KEY_RULES}
+
+
+def key_fix(issue: Issue, context: Context, keyed: set[int]) -> Fix | None:
     if len(issue.sources) == 1 and not issue.nightly:
         (index,) = issue.sources
-        if issue.installers.get(index) == "setup-python":
+        if issue.installer_of(index) == "setup-python":
             return _output_key_fix(issue, context, index, keyed)
     if issue.one_interpreter:
         return _build_hash_key_fix(issue, context, keyed)
@@ -409,7 +305,7 @@ def _build_hash_key_fix(issue: Issue, context: Context, keyed: set[int]) -> Fix 
     setups = [s for s in steps if s.index in issue.sources]
     if not setups or min(issue.sources) < 0:
         return None  # a container's Python: nothing to place the step after
-    anchor = next(s for s in steps if s.index == last)
+    last_setup = next(s for s in steps if s.index == last)
     writer = next(
         (
             s
@@ -441,7 +337,7 @@ def _build_hash_key_fix(issue: Issue, context: Context, keyed: set[int]) -> Fix 
     if writer is not None:
         return Fix(description + _dropping(dropped), tuple(cache_edits))
     position = {s.index: n for n, s in enumerate(steps)}
-    paste = _block(steps, position[anchor.index], context)
+    paste = _block(steps, position[last_setup.index], context)
     if paste is None:
         return None
     source = context.source
@@ -454,16 +350,16 @@ def _build_hash_key_fix(issue: Issue, context: Context, keyed: set[int]) -> Fix 
         f"{key_indent}run: echo \"{variable}=$(python -VV | sha256sum | cut -d' ' -f1)\" "
         f'>> "$GITHUB_ENV"{newline}'
     )
-    description += f", computed after '{anchor.label}'"
+    description += f", computed after '{last_setup.label}'"
     if issue.step.index < last:
-        if len(setups) == 1 and _may_move_above_caches(issue.step, anchor, steps, context):
-            first = _first_of_caches_before(anchor, steps)
-            moved = _moved_above(anchor, first, steps, [], context, trail=hash_step)
-            description += f", and set up Python first ('{anchor.label}' moves up)"
+        if len(setups) == 1 and _may_move_above_caches(issue.step, last_setup, steps, context):
+            first = _first_of_caches_before(last_setup, steps)
+            moved = _moved_above(last_setup, first, steps, [], context, trail=hash_step)
+            description += f", and set up Python first ('{last_setup.label}' moves up)"
             edits = None if moved is None else moved + cache_edits
         else:
-            carried = _carried(issue.step, anchor, steps, keyed)
-            moved = _moved_below(carried, anchor, steps, cache_edits, context, lead=hash_step)
+            carried = _carried(issue.step, last_setup, steps, keyed)
+            moved = _moved_below(carried, last_setup, steps, cache_edits, context, lead=hash_step)
             description += ", and restore the cache after it"
             edits = moved
         if edits is None:
@@ -773,43 +669,3 @@ def _insert_id(setup: Step, step_id: str, context: Context) -> TextEdit | None:
         return None
     end = value.end
     return context.source.edit(end, end, f"{newline}{indent}id: {step_id}")
-
-
-def fix_all(
-    text: str,
-    *,
-    config: Config | None = None,
-    as_of: date | None = None,
-    releases: ReleaseTable | None = None,
-    inputs: Sequence[Mapping[str, Value]] = (),
-) -> tuple[str, int]:
-    """Apply every offered fix, re-analysing between rounds; returns the text and the count.
-
-    Fixes of one round may touch the same place (two caches keyed on one setup step both
-    add its ``id:``): identical edits are merged, overlapping ones wait for the next round.
-    """
-    applied = 0
-    for _ in range(_MAX_ROUNDS):
-        analysis = analyse(text, config=config, as_of=as_of, releases=releases, inputs=inputs)
-        chosen: list[TextEdit] = []
-        for finding in analysis.findings:
-            if finding.fix is None:
-                continue
-            new = [e for e in finding.fix.edits if e not in chosen]
-            if any(_overlaps(e, c) for e in new for c in chosen):
-                continue
-            chosen.extend(new)
-            applied += 1
-        if not chosen:
-            break
-        text = apply_edits(text, chosen)
-    return text, applied
-
-
-_MAX_ROUNDS = 5
-
-
-def _overlaps(a: TextEdit, b: TextEdit) -> bool:
-    if a.start == a.end == b.start == b.end:
-        return True  # two insertions at one point: their order would be arbitrary
-    return a.start < b.end and b.start < a.end
