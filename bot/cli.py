@@ -263,7 +263,7 @@ def _rule(args: argparse.Namespace) -> int:
         raise UsageError(f"unknown rule {args.rule!r}{rule_hint(args.rule)}")
     sys.stdout.write(
         f"{found.id} {found.name}\n\n{found.summary}.\n\n{textwrap.fill(found.explanation, 88)}"
-        f"\n\nUnsafe:\n\n{found.unsafe}\nFixed:\n\n{found.fixed}\nMore: {found.docs_url}\n"
+        f"\n\n{found.snippets}\n\nMore: {found.docs_url}\n"
     )
     return EXIT_CLEAN
 

@@ -407,7 +407,8 @@ def test_rule_prints_one_rules_documentation(name: str, capsys: pytest.CaptureFi
     out = capsys.readouterr().out
     assert out.startswith("WW002 prerelease-restore-key\n")
     assert " ".join(rule.explanation.split()) in " ".join(out.split())
-    assert rule.unsafe in out and rule.fixed in out
+    (example,) = rule.examples
+    assert example.unsafe in out and example.fixed in out
 
 
 def test_rule_unknown_is_an_error_that_suggests_the_nearest(

@@ -83,8 +83,17 @@ class Rule:
     @property
     def explanation(self) -> str:
         """The prose alone, as one paragraph, followed by why the hazard matters."""
-        prose = re.split(r"^(?:Unsafe:|### )", self.documentation, maxsplit=1, flags=re.M)[0]
-        return " ".join(prose.split()) + " " + WHY
+        return " ".join(self._parts[0].split()) + " " + WHY
+
+    @property
+    def snippets(self) -> str:
+        """The documentation after its prose: the Unsafe and Fixed snippets, in Markdown."""
+        return self._parts[1]
+
+    @property
+    def _parts(self) -> tuple[str, str]:
+        parts = re.split(r"^(?=Unsafe:|### )", self.documentation, maxsplit=1, flags=re.M)
+        return parts[0].strip(), parts[1].strip() if len(parts) > 1 else ""
 
     @property
     def examples(self) -> tuple[Example, ...]:
