@@ -92,15 +92,15 @@ def run_child(argv: Sequence[str]) -> tuple[float, int, int]:
 
 def analyse_pass(files: list[Path]) -> Callable[[], float]:
     """A function that runs bot.engine.analyse over the corpus once and returns files/second."""
-    from bot.engine import Config, analyse
+    from bot.engine import Config, ReleaseTable, analyse
 
     texts = [path.read_text(encoding="utf-8") for path in files]
-    config, today = Config(), date.today()
+    config, today, releases = Config(), date.today(), ReleaseTable.shipped()
 
     def one_pass() -> float:
         start = time.perf_counter()
         for text in texts:
-            analyse(text, config=config, as_of=today)
+            analyse(text, config=config, as_of=today, releases=releases)
         return len(texts) / (time.perf_counter() - start)
 
     return one_pass

@@ -20,8 +20,9 @@ from pathlib import Path
 import atheris
 
 with atheris.instrument_imports():
-    from bot.engine import analyse, apply_edits
+    from bot.engine import ReleaseTable, analyse, apply_edits
 
+RELEASES = ReleaseTable.shipped()
 SEEDS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "files"
 
 
@@ -32,12 +33,12 @@ def identity(finding: object) -> tuple[str, str, str]:
 def test_one_input(data: bytes) -> None:
     as_of = date(2020, 1, 1) + timedelta(days=int.from_bytes(data[:2] or b"\0", "big") % 3000)
     text = data[2:].decode("utf-8", "replace")
-    analysis = analyse(text, as_of=as_of)
+    analysis = analyse(text, as_of=as_of, releases=RELEASES)
     before = {identity(f) for f in analysis.findings}
     for finding in analysis.findings:
         if finding.fix is None:
             continue
-        after = analyse(apply_edits(text, finding.fix.edits), as_of=as_of)
+        after = analyse(apply_edits(text, finding.fix.edits), as_of=as_of, releases=RELEASES)
         if after.error is not None:
             raise AssertionError(f"fix breaks the file: {after.error}")
         remaining = {identity(f) for f in after.findings}

@@ -12,9 +12,10 @@ from __future__ import annotations
 import time
 from datetime import date
 
-from bot.engine import analyse
+from bot.engine import ReleaseTable, analyse
 
 AS_OF = date(2026, 11, 25)
+RELEASES = ReleaseTable.shipped()
 
 
 def workflow(rows: int, caches: int, size: int) -> str:
@@ -48,7 +49,7 @@ def main() -> None:
     ]:
         text = workflow(rows, caches, size)
         start = time.perf_counter()
-        analysis = analyse(text, as_of=AS_OF)
+        analysis = analyse(text, as_of=AS_OF, releases=RELEASES)
         elapsed = time.perf_counter() - start
         fixes = sum(1 for f in analysis.findings if f.fix)
         note = f"  error: {analysis.error.message}" if analysis.error else ""

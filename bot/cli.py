@@ -16,6 +16,7 @@ from bot.engine import (
     RULES,
     Config,
     ConfigError,
+    ReleaseTable,
     analyse,
     fix_all,
     parse_config,
@@ -176,7 +177,9 @@ def _check(args: argparse.Namespace) -> int:
         raise UsageError(f"--diff cannot be combined with --format {args.format}")
     root = repository_root(Path.cwd())
     config = _load_config(args.config, root)
+    # The engine reads no clock and no file: the day and the release table come from here.
     as_of = args.as_of or date.today()
+    releases = ReleaseTable.shipped()
     entries: list[FileReport | tuple[str, str]] = []
     for path, problem in discover(args.paths):
         if problem is not None:
@@ -199,7 +202,9 @@ def _check(args: argparse.Namespace) -> int:
         given = inputs.get(Path(path).resolve(), [])
         if args.fix or args.diff:
             try:
-                new_text, count = fix_all(text, config=config, as_of=as_of, inputs=given)
+                new_text, count = fix_all(
+                    text, as_of=as_of, releases=releases, config=config, inputs=given
+                )
             except Exception:  # reported as an error by the analysis below
                 new_text, count = text, 0
             if new_text != text:
@@ -214,7 +219,7 @@ def _check(args: argparse.Namespace) -> int:
                         continue
                     fixed, fixed_files, text = fixed + count, fixed_files + 1, new_text
         try:
-            analysis = analyse(text, config=config, as_of=as_of, inputs=given)
+            analysis = analyse(text, as_of=as_of, releases=releases, config=config, inputs=given)
         except Exception as exc:  # a bug must cost one file, not the whole run
             reports.append(FileReport(path, read_error=f"internal error, please report: {exc!r}"))
             continue

@@ -3,12 +3,7 @@ fixtures (GitHub's webhook payloads and REST schemas, beside the checkout) are p
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
-
-import pytest
-
-import bot.engine.analysis as engine_analysis
 
 SHARED_FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
 
@@ -20,17 +15,3 @@ if SHARED_FIXTURES.is_dir():
 else:
     # The App's tests talk to a fake GitHub built from those fixtures: without them, skip.
     collect_ignore_glob = ["test_app_*.py"]
-
-
-class _RulesWereWrittenFor(date):
-    """The day the engine's tests are written for: 3.15 final, 3.16 in alpha. Without it,
-    analyses that default to today would change verdict once 3.16.0 is out."""
-
-    @classmethod
-    def today(cls) -> date:
-        return date(2026, 11, 25)
-
-
-@pytest.fixture(autouse=True)
-def fixed_today(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(engine_analysis, "date", _RulesWereWrittenFor)

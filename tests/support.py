@@ -3,12 +3,40 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Mapping, Sequence
 from datetime import date
 
-from bot.engine import Analysis, Config, Finding, analyse, apply_edits
+from bot import engine
+from bot.engine import Analysis, Config, Finding, ReleaseTable, apply_edits
+from bot.engine.expressions import Value
 
 # The date the rules are written for: 3.15 final (2026-10-01), 3.16 in alpha.
 TODAY = date(2026, 11, 25)
+RELEASES = ReleaseTable.shipped()
+
+
+def analyse(
+    text: str,
+    *,
+    as_of: date = TODAY,
+    releases: ReleaseTable = RELEASES,
+    config: Config | None = None,
+    inputs: Sequence[Mapping[str, Value]] = (),
+) -> Analysis:
+    """The engine's analysis, as of the day the tests are written for, with the shipped
+    release table (the engine takes both from its caller)."""
+    return engine.analyse(text, as_of=as_of, releases=releases, config=config, inputs=inputs)
+
+
+def fix_all(
+    text: str,
+    *,
+    as_of: date = TODAY,
+    releases: ReleaseTable = RELEASES,
+    config: Config | None = None,
+    inputs: Sequence[Mapping[str, Value]] = (),
+) -> tuple[str, int]:
+    return engine.fix_all(text, as_of=as_of, releases=releases, config=config, inputs=inputs)
 
 
 def check(

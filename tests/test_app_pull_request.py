@@ -16,9 +16,9 @@ from fake_github import (
     hunk_patch,
     pull_request_payload,
 )
+from support import analyse
 
 from bot.app.review import Suggestion, apply_suggestion
-from bot.engine import analyse
 
 WORKFLOW = ".github/workflows/ci.yml"
 BASE_SHA = "f95f852bd8fca8fcc58a9a2d6c842781e32a215e"  # the payload's base: its config applies

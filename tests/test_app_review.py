@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from fake_github import UNSAFE_WORKFLOW, added_patch, hunk_patch
+from support import analyse
 
 from bot.app.diff import Hunk, hunk_covering, parse_hunks
 from bot.app.review import (
@@ -18,7 +19,6 @@ from bot.app.review import (
     suggestion_for,
 )
 from bot.app.workflows import WorkflowFile
-from bot.engine import analyse
 
 SUGGESTION = re.compile(r"```suggestion\n(.*?)```", re.DOTALL)
 

@@ -4,9 +4,9 @@ key or restore-keys do not name the exact Python build (caching-facts §4, §8.2
 from __future__ import annotations
 
 import pytest
-from support import TODAY, check, fix_problems, rule_ids
+from support import TODAY, analyse, check, fix_all, fix_problems, rule_ids
 
-from bot.engine import analyse, apply_edits, fix_all
+from bot.engine import apply_edits
 
 SETUP_316 = """\
           - uses: actions/setup-python@v6

@@ -7,10 +7,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from support import TODAY
+from support import TODAY, analyse
 
 from bot.cli import main
-from bot.engine import analyse
 from bot.engine.calls import local_calls
 
 CALLER = """\

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 from minimal_change import changes_beyond_the_fix
-from support import fix_problems
+from support import analyse, fix_all, fix_problems
 
-from bot.engine import Analysis, analyse, apply_edits, fix_all
+from bot.engine import Analysis, apply_edits
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 CORPUS = SHARED / "corpus"

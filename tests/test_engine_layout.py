@@ -1,8 +1,11 @@
-"""The engine's shape: its modules import one another one way only."""
+"""The engine's shape: its modules import one another one way only, and it is pure: it
+reads no clock, and importing it reads no file."""
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
@@ -41,3 +44,34 @@ def test_engine_modules_import_each_other_one_way_only() -> None:
         tuple(TopologicalSorter(graph).static_order())
     except CycleError as exc:  # pragma: no cover - the failure message is the point
         raise AssertionError(f"import cycle: {' -> '.join(exc.args[1])}") from None
+
+
+def test_importing_the_engine_reads_no_file() -> None:
+    # In a fresh interpreter, with every open() recorded: the import system itself reads
+    # modules through io.open_code, so only the engine's own reads would show.
+    script = (
+        "import builtins, io, sys\n"
+        "opened = []\n"
+        "real = builtins.open\n"
+        "def spy(file, *args, **kwargs):\n"
+        "    opened.append(str(file))\n"
+        "    return real(file, *args, **kwargs)\n"
+        "builtins.open = io.open = spy\n"
+        "import bot.engine\n"
+        "print(repr(opened))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def test_the_engine_reads_no_clock() -> None:
+    clocks = {"today", "now", "utcnow", "time", "monotonic", "perf_counter"}
+    for path in ENGINE.rglob("*.py"):
+        calls = [
+            node.func.attr
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+        ]
+        assert not clocks.intersection(calls), path

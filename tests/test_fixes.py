@@ -7,9 +7,9 @@ import textwrap
 
 import pytest
 from minimal_change import changes_beyond_the_fix
-from support import TODAY, check, fix_problems
+from support import TODAY, analyse, check, fix_all, fix_problems
 
-from bot.engine import Finding, Span, TextEdit, analyse, apply_edits, fix_all
+from bot.engine import Finding, Span, TextEdit, apply_edits
 
 
 def fixed(workflow: str) -> str:

@@ -9,9 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import fix_problems
-
-from bot.engine import analyse
+from support import analyse, fix_problems
 
 FILES = sorted((Path(__file__).resolve().parents[1].parent / "shared/corpus/files").glob("*.yml"))
 pytestmark = pytest.mark.skipif(not FILES, reason="the shared corpus is not present")

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from minimal_change import changes_beyond_the_fix
-from support import TODAY, fix_problems
+from support import TODAY, analyse, fix_all, fix_problems
 
-from bot.engine import analyse, apply_edits, fix_all
+from bot.engine import apply_edits
 
 PYTHONS = [
     "3.13",

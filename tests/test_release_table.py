@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
-from support import TODAY, rule_ids
+from support import TODAY, analyse, rule_ids
 
-from bot.engine import Config, analyse
+from bot.engine import Config
 from bot.engine.versions import ReleaseTable
 
 DEV_316 = """\

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from support import check, rule_ids
+from support import analyse, check, rule_ids
 
-from bot.engine import Config, ConfigError, analyse, parse_config
+from bot.engine import Config, ConfigError, parse_config
 
 WORKFLOW = (
     "on: push\njobs:\n  test:\n    runs-on: ubuntu-latest\n    steps:\n"

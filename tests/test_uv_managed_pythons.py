@@ -8,9 +8,9 @@ a key that names another interpreter (or ``unknown``).
 
 from __future__ import annotations
 
-from support import check, fix_problems, rule_ids
+from support import analyse, check, fix_problems, rule_ids
 
-from bot.engine import analyse, apply_edits
+from bot.engine import apply_edits
 
 SETUP_UV = "      - uses: astral-sh/setup-uv@v7\n"
 SETUP_PYTHON_316 = (

@@ -5,9 +5,8 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-from support import TODAY, check, rule_ids
+from support import TODAY, analyse, check, rule_ids
 
-from bot.engine import analyse
 from bot.engine.document import MAX_BYTES
 
 CACHE_STEPS = """\

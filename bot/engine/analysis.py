@@ -19,27 +19,27 @@ from bot.engine.simulation import Context
 from bot.engine.versions import ReleaseTable
 from bot.engine.workflow import NotAWorkflow
 
-_SHIPPED_RELEASES = ReleaseTable.shipped()
-
 
 def analyse(
     text: str,
     *,
+    as_of: date,
+    releases: ReleaseTable,
     config: Config | None = None,
-    as_of: date | None = None,
-    releases: ReleaseTable | None = None,
     inputs: Sequence[Mapping[str, Value]] = (),
 ) -> Analysis:
     """Find the unsafe caches in one workflow or composite action, with verified fixes.
 
-    ``releases`` replaces the shipped release table (a server may refresh it from
-    actions/python-versions' manifest with ``ReleaseTable.with_manifest``); the
-    configuration's ``released`` overrides apply on top of either. ``inputs`` are what
+    The verdict depends on the day (``as_of``: was this Python still a pre-release?) and on
+    which minor versions are final (``releases``: the shipped table,
+    ``ReleaseTable.shipped()``, or one refreshed from actions/python-versions' manifest with
+    ``ReleaseTable.with_manifest``); the caller passes both, the engine reads no clock and no
+    file. The configuration's ``released`` overrides apply on top. ``inputs`` are what
     callers pass to this reusable workflow or composite action (``bot.engine.calls``).
     """
     config = config or Config()
-    table = (releases or _SHIPPED_RELEASES).overridden(config.released)
-    resolution = Resolution(as_of or date.today(), table, tuple(dict(i) for i in inputs))
+    table = releases.overridden(config.released)
+    resolution = Resolution(as_of, table, tuple(dict(i) for i in inputs))
     try:
         issues, context = detect(text, resolution)
     except DocumentError as exc:
@@ -100,8 +100,9 @@ def _message(issue: Issue) -> str:
 def fix_all(
     text: str,
     *,
+    as_of: date,
+    releases: ReleaseTable,
     config: Config | None = None,
-    as_of: date | None = None,
     inputs: Sequence[Mapping[str, Value]] = (),
 ) -> tuple[str, int]:
     """Apply every offered fix, re-analysing between rounds; returns the text and the count.
@@ -111,7 +112,7 @@ def fix_all(
     """
     applied = 0
     for _ in range(_MAX_ROUNDS):
-        analysis = analyse(text, config=config, as_of=as_of, inputs=inputs)
+        analysis = analyse(text, as_of=as_of, releases=releases, config=config, inputs=inputs)
         chosen: list[TextEdit] = []
         for finding in analysis.findings:
             if finding.fix is None:

@@ -33,9 +33,16 @@ class ReleaseTable:
 
     @classmethod
     def shipped(cls) -> ReleaseTable:
-        raw = json.loads(
+        """The table shipped with wheelwatch (``data/cpython-releases.json``). It reads a
+        file: the CLI and the App call it and pass the table in; the engine never does."""
+        return cls.parse(
             (Path(__file__).parent / "data" / "cpython-releases.json").read_text(encoding="utf-8")
         )
+
+    @classmethod
+    def parse(cls, text: str) -> ReleaseTable:
+        """A table from the shipped file's JSON text."""
+        raw = json.loads(text)
         finals: dict[str, date | None] = {}
         expected: dict[str, date] = {}
         for minor, entry in raw.items():
