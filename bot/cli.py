@@ -12,14 +12,10 @@ from pathlib import Path
 from bot import __version__
 from bot.checkout import discover, relative_to_root, repository_root
 from bot.engine import (
-    CONFIG_PATH,
     RULES,
-    Config,
-    ConfigError,
     ReleaseTable,
     analyse,
     fix_all,
-    parse_config,
 )
 from bot.engine.calls import Inputs, local_calls
 from bot.engine.document import MAX_BYTES
@@ -29,6 +25,7 @@ from bot.render.github import render_github
 from bot.render.json import render_json
 from bot.render.sarif import render_sarif
 from bot.render.text import render_text
+from bot.settings import CONFIG_PATH, ConfigError, RepoSettings, parse_settings
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 _RENDERERS = {
@@ -139,7 +136,7 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
-def _load_config(path: Path | None, root: Path) -> Config:
+def _load_config(path: Path | None, root: Path) -> RepoSettings:
     explicit = path is not None
     path = path or root / CONFIG_PATH
     # Name the file as the user would type it from here.
@@ -147,9 +144,9 @@ def _load_config(path: Path | None, root: Path) -> Config:
     if not path.is_file():
         if explicit:
             raise UsageError(f"configuration file not found: {shown}")
-        return Config()
+        return RepoSettings()
     try:
-        return parse_config(path.read_text(encoding="utf-8"))
+        return parse_settings(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read {shown}: {exc}") from None
     except ConfigError as exc:
@@ -203,7 +200,7 @@ def _check(args: argparse.Namespace) -> int:
         if args.fix or args.diff:
             try:
                 new_text, count = fix_all(
-                    text, as_of=as_of, releases=releases, config=config, inputs=given
+                    text, as_of=as_of, releases=releases, config=config.engine, inputs=given
                 )
             except Exception:  # reported as an error by the analysis below
                 new_text, count = text, 0
@@ -219,7 +216,9 @@ def _check(args: argparse.Namespace) -> int:
                         continue
                     fixed, fixed_files, text = fixed + count, fixed_files + 1, new_text
         try:
-            analysis = analyse(text, as_of=as_of, releases=releases, config=config, inputs=given)
+            analysis = analyse(
+                text, as_of=as_of, releases=releases, config=config.engine, inputs=given
+            )
         except Exception as exc:  # a bug must cost one file, not the whole run
             reports.append(FileReport(path, read_error=f"internal error, please report: {exc!r}"))
             continue

@@ -75,3 +75,13 @@ def test_the_engine_reads_no_clock() -> None:
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
         ]
         assert not clocks.intersection(calls), path
+
+
+def test_the_engine_config_holds_only_what_its_verdicts_depend_on() -> None:
+    # Paths to skip and the App's check-run conclusion are the repository's settings
+    # (bot.settings), not the engine's.
+    from dataclasses import fields
+
+    from bot.engine import Config
+
+    assert {f.name for f in fields(Config)} == {"disabled_rules", "released"}

@@ -7,7 +7,8 @@ from datetime import date
 import pytest
 from support import analyse, check, rule_ids
 
-from bot.engine import Config, ConfigError, parse_config
+from bot.engine import Config
+from bot.settings import ConfigError, RepoSettings, parse_settings
 
 WORKFLOW = (
     "on: push\njobs:\n  test:\n    runs-on: ubuntu-latest\n    steps:\n"
@@ -62,31 +63,33 @@ def test_disabled_rule_is_not_reported() -> None:
 
 
 def test_released_override_makes_a_minor_final() -> None:
-    config = parse_config("released:\n  '3.16': 2026-11-01\n")
+    config = parse_settings("released:\n  '3.16': 2026-11-01\n").engine
     assert rule_ids(workflow(), config=config) == []
 
 
 def test_released_false_makes_a_final_minor_a_prerelease_again() -> None:
     text = workflow().replace("3.16-dev", "3.15-dev")
     assert rule_ids(text) == []
-    assert rule_ids(text, config=parse_config("released:\n  '3.15': false\n")) == ["WW001"]
+    assert rule_ids(text, config=parse_settings("released:\n  '3.15': false\n").engine) == ["WW001"]
 
 
 # --- parsing the configuration ------------------------------------------------------------
 
 
 def test_config_parses_every_setting() -> None:
-    config = parse_config(
+    config = parse_settings(
         "disable: [WW005]\n"
         "ignore-paths: ['.github/workflows/nightly-*.yml']\n"
         "released:\n  '3.16': 2027-10-05\n  '3.17': false\n"
         "check-conclusion: failure\n"
         "fix-pull-request: automatic\n"
     )
-    assert config == Config(
-        disabled_rules=frozenset({"WW005"}),
+    assert config == RepoSettings(
+        Config(
+            disabled_rules=frozenset({"WW005"}),
+            released={"3.16": date(2027, 10, 5), "3.17": None},
+        ),
         ignore_paths=(".github/workflows/nightly-*.yml",),
-        released={"3.16": date(2027, 10, 5), "3.17": None},
         check_conclusion="failure",
         fix_pull_request="automatic",
     )
@@ -95,28 +98,28 @@ def test_config_parses_every_setting() -> None:
 
 
 def test_empty_config_is_the_default() -> None:
-    assert parse_config("") == Config()
-    assert parse_config("# nothing\n") == Config()
+    assert parse_settings("") == RepoSettings()
+    assert parse_settings("# nothing\n") == RepoSettings()
 
 
 def test_config_unknown_key_names_the_key() -> None:
     with pytest.raises(ConfigError, match="unknown key 'disabled'"):
-        parse_config("disabled: [WW001]\n")
+        parse_settings("disabled: [WW001]\n")
 
 
 def test_config_unknown_rule_is_an_error_that_suggests_the_nearest() -> None:
     with pytest.raises(ConfigError, match=r"unknown rule 'WW01' \(did you mean 'WW001'\?\)"):
-        parse_config("disable: [WW01]\n")
+        parse_settings("disable: [WW01]\n")
 
 
 def test_config_disables_rules_by_name_as_ignore_comments_do() -> None:
-    config = parse_config("disable: [prerelease-cache-key, Setup-UV-Before-Python]\n")
-    assert config.disabled_rules == {"WW001", "WW006"}
+    config = parse_settings("disable: [prerelease-cache-key, Setup-UV-Before-Python]\n")
+    assert config.engine.disabled_rules == {"WW001", "WW006"}
 
 
 def test_config_yaml_error_is_placed_by_line_and_column() -> None:
     with pytest.raises(ConfigError) as raised:
-        parse_config("disable: [WW001]\nreleased: {3.16: [\n")
+        parse_settings("disable: [WW001]\nreleased: {3.16: [\n")
     assert (raised.value.line, raised.value.column) == (3, 1)
     assert raised.value.located("c.yml").startswith("c.yml:3:1: not valid YAML: ")
 
@@ -152,7 +155,7 @@ def test_unknown_rule_in_an_ignore_comment_is_a_warning_and_suppresses_nothing()
 )
 def test_config_errors_say_what_is_wrong(text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        parse_config(text)
+        parse_settings(text)
 
 
 def test_ignore_comment_after_a_unicode_line_separator_still_matches_its_line() -> None:
@@ -180,4 +183,4 @@ def test_finding_line_counts_a_unicode_line_separator_as_the_parser_does() -> No
 
 def test_config_nested_thousands_deep_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="nested"):
-        parse_config("disable: " + "[" * 5000 + "]" * 5000 + "\n")
+        parse_settings("disable: " + "[" * 5000 + "]" * 5000 + "\n")

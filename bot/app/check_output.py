@@ -7,7 +7,7 @@ from typing import Any
 
 from bot.app.review import finding_lines, fix_diff
 from bot.app.workflows import RepoConfig, WorkflowFile
-from bot.engine import Config
+from bot.settings import RepoSettings
 
 CHECK_NAME = "wheelwatch"
 # "The Checks API limits the number of annotations to a maximum of 50 per API request."
@@ -49,7 +49,7 @@ def annotations_for(files: Iterable[WorkflowFile]) -> list[dict[str, Any]]:
     return result
 
 
-def conclusion(files: Iterable[WorkflowFile], config: Config) -> str:
+def conclusion(files: Iterable[WorkflowFile], config: RepoSettings) -> str:
     """A file that could not be analysed may hide a finding: where the repository asked for
     failure, it fails too (fail closed); otherwise it does not pass silently either."""
     if any(file.analysis.findings or file.analysis.error for file in files):

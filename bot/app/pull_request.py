@@ -20,7 +20,7 @@ from bot.app.review import PostedMarkers, ReviewPlan, plan_review
 from bot.app.snapshot import read_tree
 from bot.app.workflows import Repository, WorkflowFile, is_workflow_path, read_repo_config
 from bot.app.writes import write_once
-from bot.engine import CONFIG_PATH
+from bot.settings import CONFIG_PATH
 
 log = logging.getLogger(__name__)
 router = routing.Router()

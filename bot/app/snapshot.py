@@ -37,9 +37,10 @@ from bot.app.workflows import (
     offload_config,
     run_engine,
 )
-from bot.engine import CONFIG_PATH, Analysis, Config, FileError
+from bot.engine import Analysis, FileError
 from bot.engine.calls import Inputs, local_calls
 from bot.engine.versions import ReleaseTable
+from bot.settings import CONFIG_PATH, RepoSettings
 
 log = logging.getLogger(__name__)
 
@@ -183,10 +184,10 @@ class Analyser:
         """``.github/wheelwatch.yml`` as the tree holds it (read once per content)."""
         entry = tree.config
         if entry is None:
-            return RepoConfig(Config())
+            return RepoConfig(RepoSettings())
         text = await self.text(gh, repo, entry)
         if isinstance(text, FileError):
-            return RepoConfig(Config(), f"{CONFIG_PATH}: {text.message}")
+            return RepoConfig(RepoSettings(), f"{CONFIG_PATH}: {text.message}")
         return await offload_config(text, offload)
 
     async def snapshot(
@@ -217,7 +218,7 @@ class Analyser:
             inputs = await offload.run(caller_inputs, readable, set(tree.entries))
         except AnalysisTimeout:
             inputs = {}
-        config_digest = digest(config)
+        config_digest = digest(config.engine)  # what the analyses depend on
         files: list[WorkflowFile] = []
         missing: list[tuple[int, str, str, str]] = []  # (index, key, path, text)
         for entry in entries:
@@ -242,7 +243,7 @@ class Analyser:
                 analysis = await offload.run(
                     run_engine,
                     text,
-                    config,
+                    config.engine,
                     releases=releases.table,
                     as_of=as_of,
                     inputs=inputs.get(path, []),

@@ -18,16 +18,14 @@ from gidgethub.abc import GitHubAPI
 from bot.app.diff import Hunk
 from bot.app.process_pool import AnalysisTimeout, Offload
 from bot.engine import (
-    CONFIG_PATH,
     Analysis,
     Config,
-    ConfigError,
     FileError,
     analyse,
-    parse_config,
 )
 from bot.engine.expressions import Value
 from bot.engine.versions import ReleaseTable
+from bot.settings import CONFIG_PATH, ConfigError, RepoSettings, parse_settings
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +72,7 @@ class WorkflowFile:
 
 @dataclass(frozen=True)
 class RepoConfig:
-    config: Config
+    config: RepoSettings
     # Set when .github/wheelwatch.yml is invalid: the defaults apply and the check run says so.
     error: str | None = None
     # Set when the pull request under review changes the file (its change does not apply).
@@ -146,9 +144,9 @@ async def _read_repo_config(
 ) -> RepoConfig:
     text = await read_text(gh, repo, CONFIG_PATH, ref)
     if text is None:
-        return RepoConfig(Config())
+        return RepoConfig(RepoSettings())
     if isinstance(text, FileError):
-        return RepoConfig(Config(), f"{CONFIG_PATH}: {text.message}")
+        return RepoConfig(RepoSettings(), f"{CONFIG_PATH}: {text.message}")
     return await offload_config(text, offload)
 
 
@@ -157,15 +155,15 @@ async def offload_config(text: str, offload: Offload) -> RepoConfig:
     try:
         return await offload.run(parse_repo_config, text)
     except AnalysisTimeout:
-        return RepoConfig(Config(), f"{CONFIG_PATH} took too long to read")
+        return RepoConfig(RepoSettings(), f"{CONFIG_PATH} took too long to read")
 
 
 def parse_repo_config(text: str) -> RepoConfig:
     """``.github/wheelwatch.yml``'s settings, or the defaults and why they apply."""
     try:
-        return RepoConfig(parse_config(text))
+        return RepoConfig(parse_settings(text))
     except ConfigError as exc:
-        return RepoConfig(Config(), exc.located(CONFIG_PATH))
+        return RepoConfig(RepoSettings(), exc.located(CONFIG_PATH))
 
 
 def run_engine(

@@ -8,18 +8,16 @@ reads the shipped one); the engine reads no clock, and importing it reads no fil
 """
 
 from bot.engine.analysis import analyse, fix_all
-from bot.engine.config import CONFIG_PATH, Config, ConfigError, parse_config
+from bot.engine.config import Config
 from bot.engine.findings import Analysis, FileError, Finding, Fix, Span, TextEdit, apply_edits
 from bot.engine.rules import RULES, RULES_BY_ID, Rule
 from bot.engine.versions import ReleaseTable
 
 __all__ = [
-    "CONFIG_PATH",
     "RULES",
     "RULES_BY_ID",
     "Analysis",
     "Config",
-    "ConfigError",
     "FileError",
     "Finding",
     "Fix",
@@ -30,5 +28,4 @@ __all__ = [
     "analyse",
     "apply_edits",
     "fix_all",
-    "parse_config",
 ]
