@@ -9,7 +9,7 @@ from datetime import date
 
 from bot.engine.actions import CHECKOUT, DEADSNAKES, NOX, SETUP_PYTHON, SETUP_UV
 from bot.engine.document import YMap, YScalar
-from bot.engine.expressions import UNKNOWN, Evaluator, Value, render
+from bot.engine.expressions import Evaluator, Value, render
 from bot.engine.versions import (
     Candidate,
     Installer,
@@ -339,19 +339,11 @@ def uv_python_requests(script: str) -> list[str]:
     return [request for request in requests if request and not request.startswith("$")]
 
 
-def env_value(name: str, scopes: list[dict[str, str]]) -> str | None:
-    for scope in reversed(scopes):
-        if name in scope:
-            return scope[name]
-    return None
-
-
 __all__ = [
-    "UNKNOWN",
     "Fetched",
     "Install",
     "Resolution",
-    "env_value",
+    "container_install",
     "install_of",
     "python_version_pin",
     "uv_python_requests",
