@@ -87,7 +87,7 @@ def plan_fixes(snapshot: Snapshot) -> list[FixedFile]:
             continue
         text, count = _fix(
             file.text,
-            snapshot.repo_config.config,
+            snapshot.repo_config.config.engine,
             snapshot.releases.table,
             snapshot.as_of,
             snapshot.inputs.get(file.path, []),
