@@ -8,9 +8,9 @@ from typing import Any
 
 from app_fixtures import Bot
 from fake_github import APP_ID, REPO, SAFE_WORKFLOW, UNSAFE_WORKFLOW, FakeGitHub, webhook
+from support import analyse
 
 from bot.app.fix_pull_request import FIX_ACTION, FIX_BRANCH
-from bot.engine import analyse
 
 WORKFLOW = ".github/workflows/ci.yml"
 OTHER = ".github/workflows/other.yml"
