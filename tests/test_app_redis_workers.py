@@ -144,3 +144,17 @@ async def test_sigterm_lets_the_job_in_hand_finish_before_the_worker_exits(
     assert len(github.reviews(REPO, 2)) == 1
     [run] = github.check_runs.values()
     assert run.status == "completed"
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+async def test_unreachable_redis_stops_the_start_naming_the_setting(
+    command: str, github: FakeGitHub, rsa_keys: tuple[str, str], tmp_path: Any
+) -> None:
+    env = worker_env(github, rsa_keys, f"unix://{tmp_path}/no-redis.sock")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", command, env=env, stderr=asyncio.subprocess.PIPE
+    )
+    _, stderr = await asyncio.wait_for(process.communicate(), 60)
+
+    assert process.returncode == 2
+    assert "WHEELWATCH_REDIS_URL cannot be reached" in stderr.decode()

@@ -82,6 +82,8 @@ def run_serve(args: argparse.Namespace) -> int:
     if config is None:
         return 2
     log = logging.getLogger("bot.app")
+    if config.redis_url is not None and not _redis_reachable("serve", config.redis_url):
+        return 2
     log.info("starting with %r (%s)", config, "Redis" if config.redis_url else "embedded")
     app = create_redis_app(config) if config.redis_url else create_app(config)
     app.on_startup.append(_drain_before_exit)
@@ -134,6 +136,16 @@ async def _drain_before_exit(app: web.Application) -> None:
         loop.add_signal_handler(signum, on_signal)
 
 
+def _redis_reachable(command: str, url: str) -> bool:
+    from bot.app.server_redis import unreachable
+
+    problem = asyncio.run(unreachable(url))
+    if problem is not None:
+        print(f"wheelwatch {command}: configuration error:", file=sys.stderr)
+        print(f"  WHEELWATCH_REDIS_URL cannot be reached: {problem}", file=sys.stderr)
+    return problem is None
+
+
 def _configure(command: str) -> AppConfig | None:
     from bot.app.config import AppConfig, ConfigurationError
     from bot.app.env_file import environment_with
@@ -167,6 +179,8 @@ def run_worker(args: argparse.Namespace) -> int:
             "wheelwatch worker: configuration error: WHEELWATCH_REDIS_URL is not set",
             file=sys.stderr,
         )
+        return 2
+    if not _redis_reachable("worker", config.redis_url):
         return 2
     from redis.exceptions import RedisError
 

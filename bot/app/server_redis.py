@@ -35,6 +35,20 @@ async def connect(url: str) -> ArqRedis:
     return await create_pool(RedisSettings.from_dsn(url))
 
 
+async def unreachable(url: str) -> str | None:
+    """Why Redis at ``url`` cannot be used now (a start-up check), or None."""
+    import redis.asyncio
+
+    client = redis.asyncio.Redis.from_url(url, socket_connect_timeout=5)
+    try:
+        await client.ping()
+    except (RedisError, OSError) as exc:
+        return f"{exc.__class__.__name__}: {exc}"  # redis-py's messages name no password
+    finally:
+        await client.aclose()
+    return None
+
+
 class RedisWebhook:
     """The web process's whole job: what it refuses, and what it hands to Redis."""
 
