@@ -51,6 +51,18 @@ WORKFLOW = ".github/workflows/ci.yml"
 KINDS = ("none", "clean", "unsafe")
 
 
+def many_jobs_workflow(jobs: int) -> str:
+    """``jobs`` jobs, each with one unsafe pip cache: as many findings, each with a fix."""
+    job = (
+        "  job{n}:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - uses: actions/setup-python@v6\n        with:\n"
+        '          python-version: "3.16-dev"\n'
+        "      - uses: actions/cache@v5\n        with:\n          path: ~/.cache/pip\n"
+        "          key: pip-3.16-dev-${{{{ hashFiles('requirements.txt') }}}}\n"
+    )
+    return "on: push\njobs:\n" + "".join(job.format(n=n) for n in range(jobs))
+
+
 def head_sha(number: int) -> str:
     return f"{number:040x}"
 
@@ -202,6 +214,13 @@ def run_fake_github(args: argparse.Namespace) -> None:
             text = SAFE_WORKFLOW if kind == "clean" else UNSAFE_WORKFLOW
             fake.add_file(FAKE_REPO, head_sha(number), WORKFLOW, text)
             files = [{"filename": WORKFLOW, "status": "added", "patch": added_patch(text)}]
+        fake.add_pull(FAKE_REPO, number, files)
+    if args.huge_jobs:
+        # Pull request number prs + 1 adds a workflow of that many jobs, one finding each.
+        number = args.prs + 1
+        text = many_jobs_workflow(args.huge_jobs)
+        fake.add_file(FAKE_REPO, head_sha(number), WORKFLOW, text)
+        files = [{"filename": WORKFLOW, "status": "added", "patch": added_patch(text)}]
         fake.add_pull(FAKE_REPO, number, files)
     if args.faults:
         fake.chaos = Chaos(
@@ -476,6 +495,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     fake.add_argument("--stall", type=float, default=2.0)
     fake.add_argument("--seed", type=int, default=4)
     fake.add_argument("--lost-writes", type=float, default=0.0)
+    fake.add_argument("--huge-jobs", type=int, default=0)
     worker = sub.add_parser("worker")
     worker.add_argument("--sleep-scale", type=float, default=1.0)
     worker.add_argument("--timeout", type=float, default=30.0)
