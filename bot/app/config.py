@@ -79,6 +79,9 @@ class AppConfig:
     # Workflow texts by blob SHA and analyses by their inputs, all installations together,
     # bounded by the estimated size of the entries; 0 keeps none.
     analysis_cache_bytes: int = DEFAULT_ANALYSIS_CACHE_BYTES
+    # Refresh the release table daily from actions/python-versions' versions-manifest.json;
+    # off where that repository cannot be read (GitHub Enterprise Server without it).
+    release_manifest: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> AppConfig:
@@ -138,6 +141,7 @@ class AppConfig:
                 low=0,
                 high=2**34,
             ),
+            release_manifest=_integer(env, "WHEELWATCH_RELEASE_MANIFEST", 1, low=0, high=1) == 1,
         )
         if problems:
             raise ConfigurationError(problems)

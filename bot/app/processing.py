@@ -23,6 +23,7 @@ from bot.app.github import GitHubApp, GitHubUnavailable, UnexpectedAnswer
 from bot.app.log_format import DELIVERY
 from bot.app.metrics import Metrics
 from bot.app.process_pool import Offload, ProcessPool, Superseded
+from bot.app.release_tables import ReleaseTables
 from bot.app.snapshot import Analyser
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,10 @@ class Processor:
         self.commits = commits
         self.github: GitHubApp | None = None
         # Blob texts and analyses, by content; in this process (see analysis_cache.py).
-        self.analyser = Analyser(AnalysisCache.in_memory(config.analysis_cache_bytes))
+        self.analyser = Analyser(
+            AnalysisCache.in_memory(config.analysis_cache_bytes),
+            releases=ReleaseTables(refresh=config.release_manifest),
+        )
         # Where analyses run (worker processes); None runs them in this process.
         self.pool: ProcessPool | None = None
 

@@ -19,7 +19,6 @@ from datetime import UTC, date, datetime
 
 from gidgethub.abc import GitHubAPI
 
-from bot import __version__
 from bot.app.analysis_cache import (
     AnalysisCache,
     Text,
@@ -29,6 +28,7 @@ from bot.app.analysis_cache import (
     text_size,
 )
 from bot.app.process_pool import AnalysisTimeout, Offload
+from bot.app.release_tables import Releases, ReleaseTables
 from bot.app.workflows import (
     RepoConfig,
     Repository,
@@ -39,7 +39,6 @@ from bot.app.workflows import (
 )
 from bot.engine import Analysis, FileError
 from bot.engine.calls import Inputs, local_calls
-from bot.engine.versions import ReleaseTable
 from bot.settings import CONFIG_PATH, RepoSettings
 
 log = logging.getLogger(__name__)
@@ -95,20 +94,6 @@ async def read_tree(gh: GitHubAPI, repo: Repository, commit_sha: str) -> Tree:
 
 
 @dataclass(frozen=True)
-class Releases:
-    """The release table an analysis uses, and how the check run names it."""
-
-    table: ReleaseTable
-    label: str
-    digest: str
-
-    @classmethod
-    def shipped(cls) -> Releases:
-        table = ReleaseTable.shipped()
-        return cls(table, f"the table shipped with wheelwatch {__version__}", digest(table))
-
-
-@dataclass(frozen=True)
 class Snapshot:
     """A commit's workflow files, each analysed with its callers' inputs."""
 
@@ -135,11 +120,11 @@ class Analyser:
         self,
         cache: AnalysisCache,
         *,
-        releases: Callable[[], Releases] = Releases.shipped,
+        releases: ReleaseTables | None = None,
         today: Callable[[], date] = _today,
     ) -> None:
         self.cache = cache
-        self._releases = releases
+        self.releases = releases or ReleaseTables(today=today)
         self._today = today
         self.blob_reads = 0
         self.analyses = 0
@@ -208,7 +193,7 @@ class Analyser:
         if repo_config is None:
             repo_config = await self.repo_config(gh, repo, tree, offload)
         config = repo_config.config
-        releases = self._releases()
+        releases = await self.releases.current(gh)
         as_of = self._today()
         entries = [e for e in tree.workflows if not config.ignores_path(e.path)]
         texts = {entry.path: await self.text(gh, repo, entry) for entry in entries}
