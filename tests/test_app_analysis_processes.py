@@ -132,3 +132,26 @@ async def test_delivery_past_its_analysis_time_reports_the_file_as_not_analysed(
     assert run.status == "completed"
     [annotation] = run.annotations
     assert "analysis time" in annotation["message"]
+
+
+async def test_the_fix_pull_request_proves_its_fixes_outside_the_server_process(
+    bot: Bot, github: FakeGitHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Proving fixes re-runs the engine per edit: in a thread it would still hold the GIL
+    # while acknowledgements wait.
+    from test_app_fix_pull_request import checked, fix_pressed, unsafe_repository
+
+    import bot.app.fix_pull_request as app_fix_pull_request
+
+    def here(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("fix proofs ran in the server process")
+
+    monkeypatch.setattr(app_fix_pull_request, "fix_all", here)
+    sha = unsafe_repository(github)
+    await checked(bot, github, sha)
+
+    await bot.deliver("check_run", fix_pressed(github, sha))
+    await bot.settle()
+
+    [pull] = github.open_pulls(REPO)
+    assert "WW001" in pull["body"]

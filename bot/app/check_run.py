@@ -228,7 +228,7 @@ async def check_commit(
         fix_note = None
         automatic = snapshot.repo_config.config.fix_pull_request == "automatic"
         if default_branch is not None and automatic and fixable(snapshot):
-            outcome = await try_fix_pull_request(gh, repo, snapshot, default_branch)
+            outcome = await try_fix_pull_request(gh, repo, snapshot, default_branch, offload)
             fix_note = outcome.message
         await check.complete(snapshot, offload, fix_note=fix_note)
     except BaseException as exc:

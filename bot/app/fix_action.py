@@ -40,5 +40,7 @@ async def fix_requested(
     snapshot = await context.analyser.snapshot(
         gh, repo, sha, tree=tree, repo_config=repo_config, offload=context.offload
     )
-    outcome = await try_fix_pull_request(gh, repo, snapshot, str(repository["default_branch"]))
+    outcome = await try_fix_pull_request(
+        gh, repo, snapshot, str(repository["default_branch"]), context.offload
+    )
     await note_on_check_run(gh, repo, int(run["id"]), run.get("output") or {}, outcome.message)

@@ -12,7 +12,6 @@ content, and the ref and the pull request are looked up before being written aga
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from datetime import date
 import gidgethub
 from gidgethub.abc import GitHubAPI
 
+from bot.app.process_pool import Offload
 from bot.app.snapshot import Snapshot
 from bot.app.workflows import Repository
 from bot.app.writes import write_once
@@ -142,13 +142,13 @@ class ForeignCommits(Exception):
 
 
 async def open_fix_pull_request(
-    gh: GitHubAPI, repo: Repository, snapshot: Snapshot, default_branch: str
+    gh: GitHubAPI, repo: Repository, snapshot: Snapshot, default_branch: str, offload: Offload
 ) -> FixOutcome:
     """Commit every proven fix of ``snapshot`` on the fix branch and open (or update) its pull
     request. A 403 (a permission the installation has not granted) propagates."""
     if default_branch == FIX_BRANCH:  # never commit to the default branch
         return FixOutcome(f"the default branch is {FIX_BRANCH}; wheelwatch will not commit to it")
-    files = await asyncio.to_thread(plan_fixes, snapshot)
+    files = await offload.run(plan_fixes, snapshot)
     if not files:
         return FixOutcome("there is no proven fix to commit")
     commit = await _commit(gh, repo, snapshot, files)
@@ -311,11 +311,11 @@ PERMISSIONS_NEEDED = (
 
 
 async def try_fix_pull_request(
-    gh: GitHubAPI, repo: Repository, snapshot: Snapshot, default_branch: str
+    gh: GitHubAPI, repo: Repository, snapshot: Snapshot, default_branch: str, offload: Offload
 ) -> FixOutcome:
     """:func:`open_fix_pull_request`, with a refusal (403) turned into words, never a retry."""
     try:
-        return await open_fix_pull_request(gh, repo, snapshot, default_branch)
+        return await open_fix_pull_request(gh, repo, snapshot, default_branch, offload)
     except gidgethub.BadRequest as exc:
         if exc.status_code != 403:
             raise
