@@ -21,6 +21,8 @@ import re
 
 from aiohttp import web
 
+from bot.app.config import AppConfig
+
 _SIGNATURE = re.compile(r"sha256=[0-9a-f]{64}")
 CHUNK_BYTES = 64 * 1024
 
@@ -50,6 +52,17 @@ class BodyReader:
         # Bodies being read now, and the bytes reserved for them.
         self.reads = 0
         self.buffered = 0
+
+    @classmethod
+    def configured(cls, config: AppConfig) -> BodyReader:
+        """The bounds and secret of ``config``, as both kinds of web process use them."""
+        return cls(
+            config.webhook_secret.encode(),
+            max_body=config.max_body_bytes,
+            max_reads=config.body_reads,
+            max_buffered=config.buffered_bytes,
+            read_seconds=config.body_seconds,
+        )
 
     async def read_signed(self, request: web.Request) -> bytes:
         """The body, once its signature is verified; raises ``BodyRefused``."""

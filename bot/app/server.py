@@ -155,14 +155,7 @@ class WebhookService:
         self.accepting = True
         self.workers: list[asyncio.Task[None]] = []
         self.busy = 0
-        self._secret = config.webhook_secret.encode()
-        self.bodies = BodyReader(
-            self._secret,
-            max_body=config.max_body_bytes,
-            max_reads=config.body_reads,
-            max_buffered=config.buffered_bytes,
-            read_seconds=config.body_seconds,
-        )
+        self.bodies = BodyReader.configured(config)
         self._full_since_warning = 0
         self._full_warned_at = -FULL_WARNING_INTERVAL
 

@@ -57,14 +57,7 @@ class RedisWebhook:
         self.metrics = metrics
         self.intake: RedisIntake | None = None
         self.accepting = True
-        self._secret = config.webhook_secret.encode()
-        self.bodies = BodyReader(
-            self._secret,
-            max_body=config.max_body_bytes,
-            max_reads=config.body_reads,
-            max_buffered=config.buffered_bytes,
-            read_seconds=config.body_seconds,
-        )
+        self.bodies = BodyReader.configured(config)
 
     def _answer(self, status: int, reason: str, event: str, outcome: str) -> web.Response:
         self.metrics.delivery(event, outcome)
