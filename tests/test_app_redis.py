@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
+import pickle
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import aiohttp
+import orjson
 import pytest
 import redis.asyncio
 from aiohttp.test_utils import TestClient
@@ -28,7 +34,7 @@ from bot.app.config import AppConfig
 from bot.app.delivery import Ticket
 from bot.app.github import GitHubApp, RetryPolicy
 from bot.app.metrics import Metrics
-from bot.app.queue_redis import RedisClaims, RedisOrder, delivery_key
+from bot.app.queue_redis import JOB_FUNCTION, RedisClaims, RedisOrder, body_key, delivery_key
 from bot.app.replay import webhook_headers
 from bot.app.server_redis import REDIS_WEBHOOK, create_redis_app
 from bot.app.worker import build_worker
@@ -374,3 +380,59 @@ async def test_worker_serves_its_metrics_when_given_a_port(
 
     assert 'wheelwatch_deliveries_total{event="pull_request",outcome="processed"} 1.0' in text
     assert "wheelwatch_queue_depth 0.0" in text
+
+
+class _RunsCodeWhenUnpickled:
+    """What anyone who can write to Redis could plant: unpickling it makes a directory."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (os.mkdir, (self.path,))
+
+
+async def test_pickled_job_planted_in_the_queue_is_refused_and_does_not_run(
+    cluster: Cluster,
+    store: redis.asyncio.Redis,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ran = tmp_path / "ran"
+    now_ms = int(time.time() * 1000)
+    planted = {"t": 1, "f": JOB_FUNCTION, "a": (_RunsCodeWhenUnpickled(str(ran)),), "k": {}}
+    await store.set("arq:job:planted", pickle.dumps({**planted, "et": now_ms}))
+    await store.zadd("arq:queue", {"planted": now_ms})
+
+    with caplog.at_level(logging.ERROR):
+        await cluster.work()
+
+    assert not ran.exists()
+    assert "refused a job: its payload is not a JSON object" in caplog.text
+    assert "deserializing job planted failed" in caplog.text
+    assert await store.zcard("arq:queue") == 0
+
+
+async def test_queued_job_holds_data_only_and_the_body_as_it_was_signed(
+    cluster: Cluster, store: redis.asyncio.Redis
+) -> None:
+    body = json.dumps(pull_request_payload()).encode()
+
+    await cluster.deliver("pull_request", body, delivery_id="d1")
+
+    job = orjson.loads(await store.get("arq:job:d1"))
+    assert job["f"] == JOB_FUNCTION
+    assert job["a"] == ["pull_request", "d1", "application/json"]
+    assert await store.get(body_key("d1")) == body
+
+
+async def test_body_is_dropped_once_its_job_has_ended(
+    cluster: Cluster, github: FakeGitHub, store: redis.asyncio.Redis
+) -> None:
+    open_pull(github)
+
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+    await cluster.work()
+
+    assert await store.exists(body_key("d1")) == 0
+    assert await store.exists(delivery_key("d1")) == 1  # a redelivery is still a duplicate

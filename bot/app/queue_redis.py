@@ -16,8 +16,12 @@ here under ``wheelwatch:`` keys, each with a time to live:
 * ``wheelwatch:claim:<repo>@<sha>``: the delivery that owns the commit's check run
   (:class:`RedisClaims`). A retry of that same delivery (its worker was killed) keeps it.
 
+* ``wheelwatch:body:<id>``: the delivery's body as it was signed, for as long as its job
+  may wait; deleted when its job ends.
+
 The arq keys (``arq:queue``, ``arq:job:<id>``, ``arq:in-progress:<id>``) are arq's own; the
-intake writes a job exactly as ``ArqRedis.enqueue_job`` would, with the delivery id as job id.
+intake writes a job as ``ArqRedis.enqueue_job`` would, with the delivery id as job id, in
+JSON (``bot.app.job_payload``: never pickle) and without the body, which is bytes.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from arq.jobs import serialize_job
 from redis.exceptions import RedisError
 
 from bot.app.delivery import Claims, Ticket
+from bot.app.job_payload import dumps
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +58,13 @@ JOB_FUNCTION = "process_delivery"
 JOB_EXPIRES_MS = 86_400_000
 
 _ACCEPT = """
--- KEYS: delivery key, arrivals counter, arq job key, arq queue
--- ARGV: delivery ttl (s), job payload, job ttl (ms), queue score, job id, queue bound
+-- KEYS: delivery key, arrivals counter, arq job key, arq queue, body key
+-- ARGV: delivery ttl (s), job payload, job ttl (ms), queue score, job id, queue bound, body
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 if redis.call('ZCARD', KEYS[4]) >= tonumber(ARGV[6]) then return -1 end
 local arrival = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], arrival, 'EX', ARGV[1])
+redis.call('SET', KEYS[5], ARGV[7], 'PX', ARGV[3])
 redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[3])
 redis.call('ZADD', KEYS[4], ARGV[4], ARGV[5])
 return arrival
@@ -101,6 +107,10 @@ def delivery_key(delivery_id: str) -> str:
     return f"{PREFIX}delivery:{delivery_id}"
 
 
+def body_key(delivery_id: str) -> str:
+    return f"{PREFIX}body:{delivery_id}"
+
+
 class RedisIntake:
     """The web process's side: accept a verified delivery into Redis, or say why not."""
 
@@ -113,12 +123,15 @@ class RedisIntake:
         """The delivery's arrival number; 0 for a duplicate, -1 when the queue is full."""
         now_ms = int(time.time() * 1000)
         payload = serialize_job(
-            JOB_FUNCTION, (event, delivery_id, content_type, body), {}, None, now_ms
+            JOB_FUNCTION, (event, delivery_id, content_type), {}, None, now_ms, serializer=dumps
         )
         keys = [delivery_key(delivery_id), ARRIVALS, job_key_prefix + delivery_id]
         result = await self._accept(
-            keys=[*keys, default_queue_name],
-            args=[DELIVERY_TTL, payload, JOB_EXPIRES_MS, now_ms, delivery_id, self.queue_size],
+            keys=[*keys, default_queue_name, body_key(delivery_id)],
+            args=[
+                *(DELIVERY_TTL, payload, JOB_EXPIRES_MS, now_ms, delivery_id, self.queue_size),
+                body,
+            ],
         )
         return int(result)
 
@@ -263,6 +276,11 @@ class JobLease:
                 await self._redis.pexpire(self._key, self._lease_ms)
             except RedisError as exc:  # a blip: the next renewal may still be in time
                 log.warning("job lease renewal failed: %r", exc)
+
+
+async def drop_body(redis: ArqRedis, delivery_id: str) -> None:
+    """Its job has ended (not to be tried again): the body is of no more use."""
+    await redis.delete(body_key(delivery_id))
 
 
 async def forget(redis: ArqRedis, delivery_id: str) -> None:

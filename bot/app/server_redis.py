@@ -18,6 +18,7 @@ from aiohttp import web
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from redis.exceptions import RedisError
 
+from bot.app import job_payload
 from bot.app.body_reader import BodyReader, BodyRefused
 from bot.app.config import AppConfig
 from bot.app.metrics import CONTENT_TYPE, Metrics
@@ -32,7 +33,11 @@ MEDIA_TYPES = frozenset({"application/json", "application/x-www-form-urlencoded"
 
 async def connect(url: str) -> ArqRedis:
     """A connection pool to Redis; raises if it cannot be reached (arq retries a few times)."""
-    return await create_pool(RedisSettings.from_dsn(url))
+    return await create_pool(
+        RedisSettings.from_dsn(url),
+        job_serializer=job_payload.dumps,
+        job_deserializer=job_payload.loads,
+    )
 
 
 async def unreachable(url: str) -> str | None:

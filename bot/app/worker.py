@@ -23,6 +23,7 @@ from arq.connections import ArqRedis, RedisSettings
 from arq.worker import Worker, func
 from redis.exceptions import RedisError
 
+from bot.app import job_payload
 from bot.app.config import AppConfig
 from bot.app.log_format import DELIVERY
 from bot.app.metrics import CONTENT_TYPE, Metrics
@@ -34,6 +35,8 @@ from bot.app.queue_redis import (
     RedisClaims,
     RedisIntake,
     RedisOrder,
+    body_key,
+    drop_body,
     forget,
 )
 from bot.app.server import GitHubFactory, Refused, decode_delivery, default_github, subject_of
@@ -61,9 +64,19 @@ class WorkerState:
 
 
 async def process_delivery(
-    ctx: dict[str, Any], event_name: str, delivery_id: str, content_type: str, body: bytes
+    ctx: dict[str, Any], event_name: str, delivery_id: str, content_type: str
 ) -> str:
     """One job: decode the delivery, take its place in its subject's order, process it."""
+    outcome = await _process(ctx, event_name, delivery_id, content_type)
+    # Returned, the job has ended for good (arq tries a job again only after a kill or a
+    # cancellation): after_job drops its body.
+    ctx["ended"] = True
+    return outcome
+
+
+async def _process(
+    ctx: dict[str, Any], event_name: str, delivery_id: str, content_type: str
+) -> str:
     state: WorkerState = ctx["wheelwatch"]
     DELIVERY.set(delivery_id)  # this job's task only: every line it logs names the delivery
     waited = max(0.0, time.time() - ctx["enqueue_time"].timestamp())
@@ -78,6 +91,11 @@ async def process_delivery(
             "X-GitHub-Event": event_name,
             "X-GitHub-Delivery": delivery_id,
         }
+        body = await state.redis.get(body_key(delivery_id))
+        if body is None:
+            log.warning("delivery %s: its body is no longer in Redis; skipped", delivery_id)
+            state.metrics.delivery(event_label(event_name), "malformed")
+            return "malformed"
         try:
             event = decode_delivery(headers, body)
             if not isinstance(event.data, dict) or not isinstance(
@@ -146,8 +164,11 @@ def build_worker(
         ctx["wheelwatch"] = WorkerState(config, redis, order, processor, metrics)
 
     async def after_job(ctx: dict[str, Any]) -> None:
+        # The job id is the delivery id.
+        if ctx.get("ended"):
+            await drop_body(ctx["redis"], ctx["job_id"])
         if ctx.get("forget"):
-            await forget(ctx["redis"], ctx["job_id"])  # the job id is the delivery id
+            await forget(ctx["redis"], ctx["job_id"])
 
     async def shutdown(ctx: dict[str, Any]) -> None:
         session: aiohttp.ClientSession | None = ctx.get("session")
@@ -163,6 +184,8 @@ def build_worker(
     return Worker(
         functions=[func(process_delivery, name=JOB_FUNCTION, max_tries=MAX_TRIES)],
         redis_settings=RedisSettings.from_dsn(config.redis_url),
+        job_serializer=job_payload.dumps,
+        job_deserializer=job_payload.loads,
         on_startup=startup,
         on_shutdown=shutdown,
         after_job_end=after_job,
