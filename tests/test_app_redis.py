@@ -9,6 +9,7 @@ import logging
 import os
 import pickle
 import time
+import warnings
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -436,3 +437,14 @@ async def test_body_is_dropped_once_its_job_has_ended(
 
     assert await store.exists(body_key("d1")) == 0
     assert await store.exists(delivery_key("d1")) == 1  # a redelivery is still a duplicate
+
+
+async def test_closing_a_worker_uses_no_deprecated_redis_call(cluster: Cluster) -> None:
+    worker = build_worker(
+        cluster.config, github_factory=github_factory, burst=True, handle_signals=False
+    )
+    await worker.main()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        await worker.close()
