@@ -93,6 +93,37 @@ def rss_kib(pid: int) -> dict[str, int]:
     return found
 
 
+def _stat_fields(pid: str) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # it exited meanwhile
+        return None
+    # The command name (field 2) may hold spaces: the fields that follow its ")" are fixed.
+    return text[text.rindex(")") + 2 :].split()
+
+
+def cpu_seconds(root: int, *, tree: bool = True) -> float:
+    """CPU (user + system) used so far by ``root`` and (``tree``) every live process under
+    it, with the children each has reaped (an analysis process killed and replaced)."""
+    children: dict[int, list[int]] = {}
+    times: dict[int, float] = {}
+    ticks = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or (fields := _stat_fields(entry.name)) is None:
+            continue
+        pid = int(entry.name)
+        # After the name: state, ppid, ..., utime (14th field of the line), stime, cutime, cstime.
+        children.setdefault(int(fields[1]), []).append(pid)
+        times[pid] = sum(int(value) for value in fields[11:15]) / ticks
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        total += times.get(pid, 0.0)
+        if tree:
+            todo.extend(children.get(pid, []))
+    return total
+
+
 class Child:
     """A child process; waits until it is ready, stops it with SIGTERM.
 
@@ -376,7 +407,18 @@ def run_worker(args: argparse.Namespace) -> None:
         )
 
     print("READY", os.getpid(), flush=True)
-    build_worker(config, github_factory=factory).run()
+    worker = build_worker(config, github_factory=factory)
+    profile_to = os.environ.get("WHEELWATCH_BENCH_CPU_PROFILE")
+    if not profile_to:
+        worker.run()
+        return
+    import cProfile
+
+    # CPU time, not wall time: on a shared machine a sampled stack is often one waiting for
+    # a core, which says nothing about what the worker spends its CPU on.
+    profile = cProfile.Profile(time.process_time)
+    profile.runcall(worker.run)
+    profile.dump_stats(f"{profile_to}.{os.getpid()}")
 
 
 def malloc_info() -> dict[str, float]:

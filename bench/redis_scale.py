@@ -27,6 +27,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import resource
 import signal
 import sys
 import tempfile
@@ -80,19 +82,18 @@ async def post_all(
     return answers
 
 
-def drained(sock: Path) -> bool:
-    import redis
-
-    client = redis.Redis(unix_socket_path=str(sock))
-    try:
-        queued = client.zcard("arq:queue")
-        running = sum(1 for _ in client.scan_iter("arq:in-progress:*"))
-        return bool(queued == 0 and running == 0)
-    finally:
-        client.close()
+def drained(client: Any) -> bool:
+    """No job queued and none running. The queue's size first: it is one cheap command,
+    where listing the running jobs scans every key (thousands here); this check runs every
+    50 ms, and scanning each time cost the driver and redis-server more CPU than the web
+    processes used."""
+    if client.zcard("arq:queue"):
+        return False
+    return not any(True for _ in client.scan_iter("arq:in-progress:*", count=10_000))
 
 
 def trial(args: argparse.Namespace, work: Path, workers: int, tag: str) -> dict[str, Any]:
+    import redis
     from fake_github import APP_ID, SECRET
 
     sock = work / f"redis-{tag}.sock"
@@ -117,7 +118,7 @@ def trial(args: argparse.Namespace, work: Path, workers: int, tag: str) -> dict[
         "HOST": "127.0.0.1",
         "LOG_LEVEL": "INFO",
         "WHEELWATCH_REDIS_URL": f"unix://{sock}",
-        "WHEELWATCH_WORKERS": "8",
+        "WHEELWATCH_WORKERS": str(args.jobs),
         "WHEELWATCH_QUEUE_SIZE": "100000",
         "WHEELWATCH_LEASE_SECONDS": str(args.lease),
     }
@@ -148,7 +149,12 @@ def trial(args: argparse.Namespace, work: Path, workers: int, tag: str) -> dict[
             killed.append(time.monotonic())
 
     numbers = list(range(1, args.deliveries + 1))
+    roles = {"redis-server": redis_server, "fake GitHub": fake, "web 1": webs[0], "web 2": webs[1]}
+    roles.update({f"worker {i + 1}": child for i, child in enumerate(pool)})
     try:
+        cpu_before = cpu_by_role(roles)
+        driver_before = driver_cpu()
+        load_before = os.getloadavg()[0]
         started = time.monotonic()
         answers = asyncio.run(post_all(urls, numbers, SECRET, halfway=kill_one))
         posted = time.monotonic()
@@ -157,9 +163,19 @@ def trial(args: argparse.Namespace, work: Path, workers: int, tag: str) -> dict[
             # GitHub's redeliveries, to the other web process: duplicates, never work twice.
             redelivered = numbers[::10]
             again = asyncio.run(post_all(list(reversed(urls)), redelivered, SECRET))
-        if not harness.wait_until(lambda: drained(sock), 600, 0.05):
-            print("bench: the workers did not drain the queue in 600 s", file=sys.stderr)
+        with redis.Redis(unix_socket_path=str(sock)) as client:
+            if not harness.wait_until(lambda: drained(client), 600, 0.05):
+                print("bench: the workers did not drain the queue in 600 s", file=sys.stderr)
+            # Every client's commands (the web processes', the workers', this script's).
+            commands = {
+                name.removeprefix("cmdstat_"): int(value["calls"])
+                for name, value in client.info("commandstats").items()
+            }
         finished = time.monotonic()
+        cpu_after = cpu_by_role(roles)
+        cpu = {role: cpu_after[role] - cpu_before[role] for role in cpu_after}
+        cpu["driver (this script)"] = driver_cpu() - driver_before
+        load_after = os.getloadavg()[0]
         stats = harness.get(f"http://127.0.0.1:{fake.ready[1]}/stats")
     finally:
         for child in (*pool, *webs, fake, redis_server):
@@ -173,7 +189,42 @@ def trial(args: argparse.Namespace, work: Path, workers: int, tag: str) -> dict[
         "redelivered": dict(again),
         "stats": stats,
         "killed": bool(killed),
+        "cpu_seconds": cpu,
+        "load": [load_before, load_after],
+        "redis_commands": commands,
     }
+
+
+def driver_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cpu_by_role(roles: dict[str, harness.Child]) -> dict[str, float]:
+    """CPU seconds so far of each process; a worker's apart from its analysis processes."""
+    cpu = {}
+    for role, child in roles.items():
+        if role.startswith("worker"):
+            own = harness.cpu_seconds(child.pid, tree=False)
+            cpu[role] = own
+            cpu[role + " analysis processes"] = harness.cpu_seconds(child.pid) - own
+        else:
+            cpu[role] = harness.cpu_seconds(child.pid)
+    return cpu
+
+
+def print_cpu(result: dict[str, Any], deliveries: int) -> None:
+    cpu = result["cpu_seconds"]
+    total = sum(cpu.values())
+    print(
+        f"  CPU over the trial, {total:.1f} s of {2 * result['seconds']:.1f} s on 2 cores "
+        f"(load average {result['load'][0]:.1f} -> {result['load'][1]:.1f}); ms per delivery:"
+    )
+    for role, seconds in cpu.items():
+        print(f"    {role:<34} {1000 * seconds / deliveries:7.2f}  ({seconds:.1f} s)")
+    commands = Counter(result["redis_commands"])
+    common = ", ".join(f"{name} {n / deliveries:.1f}" for name, n in commands.most_common(8))
+    print(f"  Redis commands per delivery: {commands.total() / deliveries:.1f} ({common}, ...)")
 
 
 def exactly_once(stats: dict[str, Any], deliveries: int) -> list[str]:
@@ -195,6 +246,10 @@ def main() -> int:
     parser.add_argument("--deliveries", type=int, default=2000)
     parser.add_argument("--latency", type=float, default=0.020)
     parser.add_argument("--lease", type=int, default=10)
+    parser.add_argument("--jobs", type=int, default=8, help="WHEELWATCH_WORKERS of each worker")
+    parser.add_argument(
+        "--only", type=int, choices=(1, 2), help="one trial: this many worker processes"
+    )
     parser.add_argument("--faults", action="store_true")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -218,17 +273,20 @@ def main() -> int:
             print(json.dumps(result, indent=2))
         return 1 if problems or result["stats"]["error_count"] else 0
 
-    results = [trial(args, work, workers, f"w{workers}") for workers in (1, 2)]
-    one, two = results
+    counts = (args.only,) if args.only else (1, 2)
+    results = [trial(args, work, workers, f"w{workers}") for workers in counts]
     for result in results:
         problems = exactly_once(result["stats"], args.deliveries)
         print(
-            f"{result['workers']} worker process(es) x 8: {args.deliveries} deliveries in "
-            f"{result['seconds']:.1f} s = {result['per_second']:.1f}/s (posting took "
+            f"{result['workers']} worker process(es) x {args.jobs}: {args.deliveries} "
+            f"deliveries in {result['seconds']:.1f} s = {result['per_second']:.1f}/s (posting took "
             f"{result['post_seconds']:.1f} s); answers {result['answers']}; "
             f"exactly once: {'yes' if not problems else problems[:5]}"
         )
-    print(f"two workers / one: {two['per_second'] / one['per_second']:.2f}x")
+        print_cpu(result, args.deliveries)
+    if len(results) == 2:
+        one, two = results
+        print(f"two workers / one: {two['per_second'] / one['per_second']:.2f}x")
     if args.json:
         print(json.dumps(results, indent=2))
     return 0
