@@ -13,7 +13,7 @@ import warnings
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import aiohttp
 import orjson
@@ -28,11 +28,11 @@ from fake_github import (
     FakeGitHub,
     added_patch,
     pull_request_payload,
+    webhook,
 )
 from test_app_push import AFTER, push_payload
 
 from bot.app.config import AppConfig
-from bot.app.delivery import Ticket
 from bot.app.github import GitHubApp, RetryPolicy
 from bot.app.metrics import Metrics
 from bot.app.queue_redis import JOB_FUNCTION, RedisClaims, RedisOrder, body_key, delivery_key
@@ -94,7 +94,7 @@ class Cluster:
         )
         return await self.webs[web].post("/webhook", data=body, headers=headers)
 
-    async def work(self, *, workers: int = 2, order_type: type[RedisOrder] = RedisOrder) -> None:
+    async def work(self, *, workers: int = 2) -> None:
         """Run one worker process's arq worker until the queue is empty."""
         config = AppConfig(**{**self.config.__dict__, "workers": workers})
         worker = build_worker(
@@ -102,7 +102,6 @@ class Cluster:
             github_factory=github_factory,
             burst=True,
             handle_signals=False,
-            order_type=order_type,
         )
         try:
             await worker.main()
@@ -180,7 +179,7 @@ async def test_full_queue_answers_503_and_keeps_no_trace_of_the_delivery(
     cluster.webs[0] = await aiohttp_client(create_redis_app(config))
 
     accepted = await cluster.deliver("pull_request", pull_request_payload(), delivery_id="a")
-    refused = await cluster.deliver("pull_request", pull_request_payload(), delivery_id="b")
+    refused = await cluster.deliver("pull_request", pull_request_payload(number=3), delivery_id="b")
 
     assert (accepted.status, refused.status) == (202, 503)
     assert await store.exists(delivery_key("b")) == 0
@@ -193,17 +192,6 @@ async def test_event_the_app_does_not_handle_is_not_queued(
 
     assert response.status == 200
     assert await store.zcard("arq:queue") == 0
-
-
-async def test_signed_body_that_is_not_json_is_skipped_by_the_worker(
-    cluster: Cluster, github: FakeGitHub
-) -> None:
-    response = await cluster.deliver("pull_request", b"not json")
-    await cluster.work()
-
-    assert response.status == 202
-    assert cluster.outcomes() == {("pull_request", "malformed"): 1}
-    assert github.calls == []
 
 
 async def test_delivery_dropped_after_github_errors_is_processed_again_on_redelivery(
@@ -233,42 +221,6 @@ async def test_commit_claimed_by_one_worker_gets_no_second_check_run_from_anothe
 
     assert github.count()[CREATE_CHECK] == 1
     assert len(github.reviews(REPO, 2)) == 1
-
-
-class SignallingOrder(RedisOrder):
-    """Tells the test when a worker has taken a delivery's place in its subject's order."""
-
-    taken: ClassVar[dict[int, asyncio.Event]] = {}
-
-    async def take(self, subject: str, arrival: int) -> Ticket:
-        ticket = await super().take(subject, arrival)
-        self.taken.setdefault(arrival, asyncio.Event()).set()
-        return ticket
-
-
-async def test_later_delivery_taken_by_a_worker_stops_the_earlier_one_from_posting(
-    cluster: Cluster, github: FakeGitHub
-) -> None:
-    later_sha = "f" * 40
-    open_pull(github)
-    github.add_file(REPO, later_sha, WORKFLOW, UNSAFE_WORKFLOW)
-    SignallingOrder.taken = {2: asyncio.Event()}
-    arrived, release = github.hold(r"/pulls/2/files")
-
-    await cluster.deliver("pull_request", pull_request_payload())
-    await cluster.deliver("pull_request", pull_request_payload("synchronize", head_sha=later_sha))
-    work = asyncio.create_task(cluster.work(workers=2, order_type=SignallingOrder))
-    await arrived.wait()  # the earlier one is running
-    await SignallingOrder.taken[2].wait()  # the later one has been taken by a worker
-    release.set()
-    await work
-
-    [review] = github.reviews(REPO, 2)
-    assert review["commit_id"] == later_sha
-    # Whichever a worker started first, both end without error, and only the later posts.
-    outcomes = cluster.outcomes()
-    assert sum(outcomes.values()) == 2
-    assert set(outcomes) <= {("pull_request", "processed"), ("pull_request", "superseded")}
 
 
 async def test_order_makes_the_later_arrival_current(store: redis.asyncio.Redis) -> None:
@@ -448,3 +400,149 @@ async def test_closing_a_worker_uses_no_deprecated_redis_call(cluster: Cluster) 
     with warnings.catch_warnings():
         warnings.simplefilter("error", DeprecationWarning)
         await worker.close()
+
+
+async def queued(store: redis.asyncio.Redis) -> list[str]:
+    return [job.decode() for job in await store.zrange("arq:queue", 0, -1)]
+
+
+async def test_queued_delivery_is_replaced_by_a_later_one_about_the_same_pull_request(
+    cluster: Cluster, github: FakeGitHub, store: redis.asyncio.Redis
+) -> None:
+    later_sha = "f" * 40
+    open_pull(github)
+    github.add_file(REPO, later_sha, WORKFLOW, UNSAFE_WORKFLOW)
+
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+    await cluster.deliver(
+        "pull_request", pull_request_payload("synchronize", head_sha=later_sha), delivery_id="d2"
+    )
+    waiting = await queued(store)
+    await cluster.work()
+
+    assert waiting == ["d2"]
+    assert cluster.outcomes() == {("pull_request", "processed"): 1}  # d1 never started
+    [review] = github.reviews(REPO, 2)
+    assert review["commit_id"] == later_sha
+
+
+async def test_delivery_of_another_handled_action_replaces_the_queued_one_about_its_pull_request(
+    cluster: Cluster, store: redis.asyncio.Redis
+) -> None:
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+    await cluster.deliver("pull_request", pull_request_payload("reopened"), delivery_id="d2", web=1)
+
+    assert await queued(store) == ["d2"]
+
+
+async def test_delivery_of_an_action_the_app_ignores_replaces_nothing(
+    cluster: Cluster, store: redis.asyncio.Redis
+) -> None:
+    # As in the embedded mode: an ignored delivery (here ``closed``) takes no place in its
+    # subject's order.
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+    closed = await cluster.deliver("pull_request", pull_request_payload("closed"), web=1)
+
+    assert await closed.json() == {"status": "ignored"}
+    assert await queued(store) == ["d1"]
+
+
+async def test_replaced_delivery_is_counted_logged_and_its_redelivery_is_a_duplicate(
+    cluster: Cluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+    with caplog.at_level(logging.INFO):
+        await cluster.deliver("pull_request", pull_request_payload("synchronize"), delivery_id="d2")
+    again = await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1", web=1)
+
+    text = await (await cluster.webs[0].get("/metrics")).text()
+    assert 'wheelwatch_deliveries_total{event="pull_request",outcome="superseded"} 1.0' in text
+    assert "delivery d1: replaced in the queue by d2" in caplog.text
+    assert await again.json() == {"status": "duplicate"}
+
+
+async def test_deliveries_about_different_subjects_all_wait(
+    cluster: Cluster, store: redis.asyncio.Redis
+) -> None:
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="pr2")
+    await cluster.deliver("pull_request", pull_request_payload(number=3), delivery_id="pr3")
+    await cluster.deliver("push", push_payload(), delivery_id="push")
+    await cluster.deliver("installation", webhook("installation.created.1"), delivery_id="i1")
+    await cluster.deliver("installation", webhook("installation.created.1"), delivery_id="i2")
+
+    assert sorted(await queued(store)) == ["i1", "i2", "pr2", "pr3", "push"]
+
+
+async def test_replacement_keeps_the_place_of_the_replaced_delivery(
+    cluster: Cluster, store: redis.asyncio.Redis
+) -> None:
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="pr2")
+    await cluster.deliver("pull_request", pull_request_payload(number=3), delivery_id="pr3")
+    await cluster.deliver(
+        "pull_request", pull_request_payload("synchronize"), delivery_id="pr2-later"
+    )
+
+    assert await queued(store) == ["pr2-later", "pr3"]
+
+
+async def test_replacement_into_a_full_queue_is_accepted(
+    aiohttp_client: Callable[..., Any], cluster: Cluster, store: redis.asyncio.Redis
+) -> None:
+    config = AppConfig(**{**cluster.config.__dict__, "queue_size": 1})
+    cluster.webs[0] = await aiohttp_client(create_redis_app(config))
+
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+    later = await cluster.deliver(
+        "pull_request", pull_request_payload("synchronize"), delivery_id="d2"
+    )
+    other = await cluster.deliver("pull_request", pull_request_payload(number=3))
+
+    assert (later.status, other.status) == (202, 503)
+    assert await queued(store) == ["d2"]
+
+
+async def test_started_delivery_is_not_replaced_and_a_later_one_stops_it_from_posting(
+    cluster: Cluster, github: FakeGitHub, store: redis.asyncio.Redis
+) -> None:
+    later_sha = "f" * 40
+    open_pull(github)
+    github.add_file(REPO, later_sha, WORKFLOW, UNSAFE_WORKFLOW)
+    arrived, release = github.hold(r"/pulls/2/files")
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+    work = asyncio.create_task(cluster.work())
+    await arrived.wait()  # d1 has started
+
+    later = pull_request_payload("synchronize", head_sha=later_sha)
+    await cluster.deliver("pull_request", later, delivery_id="d2")
+    waiting = await queued(store)
+    release.set()
+    await work
+
+    assert sorted(waiting) == ["d1", "d2"]  # arq keeps a running job in its queue
+    [review] = github.reviews(REPO, 2)
+    assert review["commit_id"] == later_sha
+    assert sum(cluster.outcomes().values()) == 2
+
+
+async def test_worker_that_read_the_queue_cannot_start_a_job_replaced_meanwhile(
+    cluster: Cluster, store: redis.asyncio.Redis
+) -> None:
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+    # What arq's Worker.start_jobs does to start d1, with the later delivery in between.
+    async with store.pipeline(transaction=True) as pipe:
+        await pipe.watch("arq:in-progress:d1")
+        assert not await pipe.exists("arq:in-progress:d1")
+        await cluster.deliver("pull_request", pull_request_payload("synchronize"), delivery_id="d2")
+        pipe.multi()
+        pipe.psetex("arq:in-progress:d1", 60_000, b"1")
+        with pytest.raises(redis.WatchError):
+            await pipe.execute()
+
+
+async def test_signed_body_that_is_not_json_is_refused_by_the_web_process(
+    cluster: Cluster, store: redis.asyncio.Redis
+) -> None:
+    response = await cluster.deliver("pull_request", b"not json")
+
+    assert response.status == 400
+    assert await store.zcard("arq:queue") == 0

@@ -55,6 +55,12 @@ def event_label(event: str) -> str:
     return event if event in KNOWN_EVENTS else "other"
 
 
+def well_formed(event: sansio.Event) -> bool:
+    """The payload is an object whose ``action``, if any, is a string: the router looks the
+    action up in a dict, and a list or an object there raised TypeError."""
+    return isinstance(event.data, dict) and isinstance(event.data.get("action", ""), str)
+
+
 class Processor:
     """Runs deliveries through the router, one at a time per subject, latest wins."""
 

@@ -10,9 +10,14 @@ here under ``wheelwatch:`` keys, each with a time to live:
   in the global arrival order (``INCR wheelwatch:arrivals``). A redelivery finds it and is a
   duplicate. It is deleted when processing gave up (GitHub errors), so that a redelivery is
   processed again, as the embedded server forgets a delivery that was not processed.
-* ``wheelwatch:latest:<subject>``: the highest arrival number taken by a worker for a subject
-  (a pull request, a commit). :class:`RedisOrder` lets a delivery post only while it is the
-  latest, and runs one delivery per subject at a time under a leased lock.
+* ``wheelwatch:latest:<subject>``: the highest arrival number about a subject (a pull
+  request, a commit; ``bot.app.server.subject_of``), set when a delivery is accepted.
+  :class:`RedisOrder` lets a delivery post only while it is the latest, and runs one delivery
+  per subject at a time under a leased lock.
+* ``wheelwatch:queued:<subject>``: the subject's last accepted delivery (its event and id).
+  While that one waits in the queue (no worker has started it), the next delivery about the
+  subject replaces it there, in its place, as the embedded server's queue does: the replaced
+  one is never started, and a redelivery of it is a duplicate.
 * ``wheelwatch:claim:<repo>@<sha>``: the delivery that owns the commit's check run
   (:class:`RedisClaims`). A retry of that same delivery (its worker was killed) keeps it.
 
@@ -33,6 +38,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from arq.connections import ArqRedis
@@ -58,16 +64,39 @@ JOB_FUNCTION = "process_delivery"
 JOB_EXPIRES_MS = 86_400_000
 
 _ACCEPT = """
--- KEYS: delivery key, arrivals counter, arq job key, arq queue, body key
--- ARGV: delivery ttl (s), job payload, job ttl (ms), queue score, job id, queue bound, body
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-if redis.call('ZCARD', KEYS[4]) >= tonumber(ARGV[6]) then return -1 end
+-- KEYS: delivery key, arrivals counter, arq job key, arq queue, body key, the subject's
+--       queued key, the subject's latest key
+-- ARGV: delivery ttl (s), job payload, job ttl (ms), queue score, job id, queue bound, body,
+--       latest ttl (s), queued value (event and job id), job, in-progress and body key prefixes
+if redis.call('EXISTS', KEYS[1]) == 1 then return {0} end
+-- The subject's delivery still waiting, if any: one in the queue that no worker has started.
+local previous = redis.call('GET', KEYS[6])
+local replaced, score = false, false
+if previous then
+  local id = string.sub(previous, string.find(previous, ' ', 1, true) + 1)
+  score = redis.call('ZSCORE', KEYS[4], id)
+  if score and redis.call('EXISTS', ARGV[11] .. id) == 0 then replaced = id end
+end
+if not replaced and redis.call('ZCARD', KEYS[4]) >= tonumber(ARGV[6]) then return {-1} end
 local arrival = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], arrival, 'EX', ARGV[1])
 redis.call('SET', KEYS[5], ARGV[7], 'PX', ARGV[3])
 redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[3])
-redis.call('ZADD', KEYS[4], ARGV[4], ARGV[5])
-return arrival
+if replaced then
+  redis.call('ZREM', KEYS[4], replaced)
+  redis.call('DEL', ARGV[10] .. replaced, ARGV[12] .. replaced)
+  -- A worker that has read the queue but not yet started the replaced job WATCHes this key:
+  -- writing it makes that start fail, as when another worker has started the job.
+  redis.call('SET', ARGV[11] .. replaced, 'replaced', 'PX', 60000)
+  redis.call('ZADD', KEYS[4], score, ARGV[5])  -- in the replaced one's place
+else
+  redis.call('ZADD', KEYS[4], ARGV[4], ARGV[5])
+end
+redis.call('SET', KEYS[6], ARGV[9], 'PX', ARGV[3])
+-- The latest arrival about the subject: a worker running an earlier one no longer posts.
+redis.call('SET', KEYS[7], arrival, 'EX', ARGV[8])
+if replaced then return {arrival, previous} end
+return {arrival}
 """
 
 _TAKE_LATEST = """
@@ -111,6 +140,16 @@ def body_key(delivery_id: str) -> str:
     return f"{PREFIX}body:{delivery_id}"
 
 
+@dataclass(frozen=True)
+class Accepted:
+    """What the intake did with a delivery: its arrival number (0: a duplicate, -1: the queue
+    is full) and the delivery it replaced in the queue, if any."""
+
+    arrival: int
+    replaced_id: str | None = None
+    replaced_event: str | None = None
+
+
 class RedisIntake:
     """The web process's side: accept a verified delivery into Redis, or say why not."""
 
@@ -119,21 +158,28 @@ class RedisIntake:
         self.queue_size = queue_size
         self._accept = redis.register_script(_ACCEPT)
 
-    async def accept(self, *, event: str, delivery_id: str, content_type: str, body: bytes) -> int:
-        """The delivery's arrival number; 0 for a duplicate, -1 when the queue is full."""
+    async def accept(
+        self, *, event: str, delivery_id: str, content_type: str, body: bytes, subject: str
+    ) -> Accepted:
+        """Record and enqueue the delivery, in the place of its subject's waiting one if any."""
         now_ms = int(time.time() * 1000)
         payload = serialize_job(
             JOB_FUNCTION, (event, delivery_id, content_type), {}, None, now_ms, serializer=dumps
         )
         keys = [delivery_key(delivery_id), ARRIVALS, job_key_prefix + delivery_id]
+        subject_keys = [PREFIX + "queued:" + subject, PREFIX + "latest:" + subject]
         result = await self._accept(
-            keys=[*keys, default_queue_name, body_key(delivery_id)],
+            keys=[*keys, default_queue_name, body_key(delivery_id), *subject_keys],
             args=[
                 *(DELIVERY_TTL, payload, JOB_EXPIRES_MS, now_ms, delivery_id, self.queue_size),
-                body,
+                *(body, LATEST_TTL, f"{event} {delivery_id}"),
+                *(job_key_prefix, in_progress_key_prefix, body_key("")),
             ],
         )
-        return int(result)
+        if len(result) == 1:
+            return Accepted(int(result[0]))
+        replaced_event, _, replaced_id = result[1].decode().partition(" ")
+        return Accepted(int(result[0]), replaced_id, replaced_event)
 
     async def queued(self) -> int:
         return int(await self.redis.zcard(default_queue_name))

@@ -1,12 +1,13 @@
 """The webhook server when deliveries wait in Redis: verify, de-duplicate, enqueue, answer.
 
 ``wheelwatch serve`` with ``WHEELWATCH_REDIS_URL`` set runs this application instead of the
-embedded one (``bot.app.server``). It does not parse the body: it checks the signature and
-the headers, and :class:`~bot.app.queue_redis.RedisIntake` records the delivery id and
-enqueues the raw body in one round trip. ``wheelwatch worker`` processes decode and process
-it, so a body that is signed but not JSON is logged and counted ``malformed`` by a worker,
-where the embedded server answers 400. Any number of these processes can run behind one
-router: a redelivery that reaches another process is still a duplicate.
+embedded one (``bot.app.server``). It checks the signature and the headers, parses the body
+(orjson) for what the embedded server refuses (400), ignores (200) and the delivery's subject,
+and :class:`~bot.app.queue_redis.RedisIntake` records the delivery id and enqueues the raw
+body in one round trip, in the place of its subject's delivery still waiting if there is one.
+``wheelwatch worker`` processes decode it again and process it. Any number of these
+processes can run behind one router: a redelivery that reaches another process is still a
+duplicate.
 """
 
 from __future__ import annotations
@@ -22,9 +23,15 @@ from bot.app import job_payload
 from bot.app.body_reader import BodyReader, BodyRefused
 from bot.app.config import AppConfig
 from bot.app.metrics import CONTENT_TYPE, Metrics
-from bot.app.processing import KNOWN_EVENTS, event_label
+from bot.app.processing import KNOWN_EVENTS, ROUTER, event_label, well_formed
 from bot.app.queue_redis import RedisIntake
-from bot.app.server import MAX_HEADER_CHARS, log_refused_signature
+from bot.app.server import (
+    MAX_HEADER_CHARS,
+    Refused,
+    decode_delivery,
+    log_refused_signature,
+    subject_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -101,17 +108,42 @@ class RedisWebhook:
             return self._answer(400, "malformed delivery", name, "refused_400")
         if event not in KNOWN_EVENTS:
             return self._answer(200, "ignored", name, "ignored")
+        # Parsed here, as the embedded server does, for the delivery's subject: a later
+        # delivery about a pull request or a commit replaces the one still waiting in the
+        # queue, which only a parse of each body on arrival can tell.
         try:
-            arrival = await self.intake.accept(
-                event=event, delivery_id=delivery_id, content_type=media_type, body=body
+            parsed = decode_delivery(headers, body)
+        except Refused as refused:
+            return self._answer(refused.status, refused.reason, name, f"refused_{refused.status}")
+        if not well_formed(parsed):
+            return self._answer(400, "malformed delivery", name, "refused_400")
+        if not ROUTER.fetch(parsed):
+            return self._answer(200, "ignored", name, "ignored")
+        subject = subject_of(parsed)
+        try:
+            accepted = await self.intake.accept(
+                event=event,
+                delivery_id=delivery_id,
+                content_type=media_type,
+                body=body,
+                subject=subject,
             )
         except (RedisError, OSError) as exc:
             log.error("delivery %s: Redis unavailable (%r); answered 503", delivery_id, exc)
             return self._answer(503, "busy, redeliver later", name, "refused_503")
-        if arrival == 0:
+        if accepted.arrival == 0:
             return self._answer(200, "duplicate", name, "duplicate")
-        if arrival < 0:
+        if accepted.arrival < 0:
             return self._answer(503, "busy, redeliver later", name, "refused_503")
+        if accepted.replaced_id is not None:
+            # Its subject's later delivery does its work; see WebhookService._supersede.
+            self.metrics.delivery(event_label(accepted.replaced_event or ""), "superseded")
+            log.info(
+                "delivery %s: replaced in the queue by %s, a later delivery about %s",
+                accepted.replaced_id,
+                delivery_id,
+                subject,
+            )
         return self._answer(202, "accepted", name, "accepted")
 
 

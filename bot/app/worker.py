@@ -30,7 +30,7 @@ from bot.app.config import AppConfig
 from bot.app.log_format import DELIVERY
 from bot.app.metrics import CONTENT_TYPE, Metrics
 from bot.app.process_pool import ProcessPool
-from bot.app.processing import FAILED_OUTCOMES, ROUTER, Processor, event_label
+from bot.app.processing import FAILED_OUTCOMES, ROUTER, Processor, event_label, well_formed
 from bot.app.queue_redis import (
     JOB_FUNCTION,
     JobLease,
@@ -100,9 +100,7 @@ async def _process(
             return "malformed"
         try:
             event = decode_delivery(headers, body)
-            if not isinstance(event.data, dict) or not isinstance(
-                event.data.get("action", ""), str
-            ):
+            if not well_formed(event):
                 raise Refused(400, "malformed delivery")
         except Refused as refused:
             log.warning("delivery %s: %s; skipped", delivery_id, refused.reason)
@@ -160,7 +158,6 @@ def build_worker(
     github_factory: GitHubFactory = default_github,
     burst: bool = False,
     handle_signals: bool = True,
-    order_type: type[RedisOrder] = RedisOrder,
 ) -> Worker:
     """An arq worker for the deliveries in ``config.redis_url``; ``run()`` it, or await
     ``main()`` (``burst``: until the queue is empty)."""
@@ -174,7 +171,7 @@ def build_worker(
             queue = RedisIntake(redis, queue_size=config.queue_size)
             ctx["metrics_site"] = await serve_metrics(config, metrics, queue)
         session = aiohttp.ClientSession()
-        order = order_type(redis, lease_seconds=config.lease_seconds)
+        order = RedisOrder(redis, lease_seconds=config.lease_seconds)
         processor = Processor(config, metrics, order, RedisClaims(redis))
         processor.github = github_factory(session, config, metrics)
         processor.pool = ctx["pool"] = ProcessPool(config.analysis_processes)
