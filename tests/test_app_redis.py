@@ -38,6 +38,7 @@ from bot.app.metrics import Metrics
 from bot.app.queue_redis import JOB_FUNCTION, RedisClaims, RedisOrder, body_key, delivery_key
 from bot.app.replay import webhook_headers
 from bot.app.server_redis import REDIS_WEBHOOK, create_redis_app
+from bot.app.snapshot import Analyser
 from bot.app.worker import build_worker
 
 WORKFLOW = ".github/workflows/ci.yml"
@@ -77,6 +78,8 @@ class Cluster:
     webs: list[TestClient]
     sent: int = 0
     worker_metrics: list[Metrics] = field(default_factory=list)
+    # Each worker's reader and analyser of commits, with its counts of reads and analyses.
+    analysers: list[Analyser] = field(default_factory=list)
 
     async def deliver(
         self,
@@ -107,6 +110,7 @@ class Cluster:
             await worker.main()
         finally:
             self.worker_metrics.append(worker.ctx["metrics"])
+            self.analysers.append(worker.ctx["wheelwatch"].processor.analyser)
             await worker.close()
 
     def outcomes(self) -> dict[tuple[str, str], int]:

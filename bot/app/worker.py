@@ -26,6 +26,7 @@ from arq.worker import Worker, func
 from redis.exceptions import RedisError
 
 from bot.app import job_payload
+from bot.app.cache_redis import shared_analysis_cache
 from bot.app.config import AppConfig
 from bot.app.log_format import DELIVERY
 from bot.app.metrics import CONTENT_TYPE, Metrics
@@ -175,6 +176,9 @@ def build_worker(
         processor = Processor(config, metrics, order, RedisClaims(redis))
         processor.github = github_factory(session, config, metrics)
         processor.pool = ctx["pool"] = ProcessPool(config.analysis_processes)
+        if config.analysis_cache_bytes:  # 0: no cache at all, in memory or in Redis
+            # What any worker process read or analysed, every other one reuses.
+            processor.analyser.cache = shared_analysis_cache(redis, config.analysis_cache_bytes)
         ctx["session"] = session
         ctx["wheelwatch"] = WorkerState(config, redis, order, processor, metrics)
 
