@@ -90,9 +90,16 @@ def cpu_seconds(pid: int) -> float:
 
 
 def wrk(
-    url: str, script: Path, connections: int, seconds: float, prefix: str, pid: int
+    url: str,
+    script: Path,
+    connections: int,
+    seconds: float,
+    prefix: str,
+    pid: int,
+    redis_pid: int | None = None,
 ) -> dict[str, Any]:
     before = cpu_seconds(pid)
+    redis_before = cpu_seconds(redis_pid) if redis_pid else 0.0
     output = subprocess.run(
         [
             "wrk",
@@ -112,6 +119,7 @@ def wrk(
         text=True,
     ).stdout
     cpu = cpu_seconds(pid) - before
+    redis_cpu = cpu_seconds(redis_pid) - redis_before if redis_pid else 0.0
     values: dict[str, Any] = {"statuses": {}}
     for line in output.splitlines():
         if line.startswith("WW "):
@@ -131,6 +139,8 @@ def wrk(
         "socket_errors": int(values["socket_errors"]),
         "requests": int(values["requests"]),
         "cpu_us_per_request": cpu / max(1, values["requests"]) * 1e6,
+        # redis-server's share of the acknowledgement: it runs on the same cores.
+        "redis_cpu_us_per_request": redis_cpu / max(1, values["requests"]) * 1e6,
     }
 
 
@@ -246,7 +256,10 @@ def main() -> None:
             for level in levels:
                 for name in order:
                     url, child = targets[name]
-                    figure = wrk(url, script, level, args.seconds, f"r{run}-c{level}", child.pid)
+                    redis_pid = redis_server.pid if redis_server and name == "app-redis" else None
+                    figure = wrk(
+                        url, script, level, args.seconds, f"r{run}-c{level}", child.pid, redis_pid
+                    )
                     results[name][level].append(figure)
                     if name == "app":
                         settle()
@@ -256,6 +269,7 @@ def main() -> None:
                         f"run {run + 1} c={level:<3} {name:<8} {figure['rps']:8.0f} req/s "
                         f"p50 {figure['p50_ms']:6.2f} ms  p99 {figure['p99_ms']:6.2f} ms  "
                         f"cpu {figure['cpu_us_per_request']:5.0f} us/req  "
+                        f"redis {figure['redis_cpu_us_per_request']:4.0f} us/req  "
                         f"other {figure['other'] or '-'}",
                         file=sys.stderr,
                     )
@@ -304,7 +318,7 @@ def main() -> None:
         print("\nRedis mode (web process only), same run:")
         print(
             "| connections | baseline req/s | Redis-mode web 202/s | ratio "
-            "| p99 ms baseline / web | p99 ratio | CPU us/req baseline / web |"
+            "| p99 ms baseline / web | p99 ratio | CPU us/req baseline / web + redis-server |"
         )
         print("|" + " --- |" * 7)
         for level in levels:
@@ -312,11 +326,18 @@ def main() -> None:
             b99, r99 = median("baseline", level, "p99_ms"), median("app-redis", level, "p99_ms")
             b_cpu = median("baseline", level, "cpu_us_per_request")
             r_cpu = median("app-redis", level, "cpu_us_per_request")
+            s_cpu = median("app-redis", level, "redis_cpu_us_per_request")
             print(
                 f"| {level} | {b_rps:.0f} | {r_rps:.0f} | **{r_rps / b_rps:.2f}x** | "
-                f"{b99:.2f} / {r99:.2f} | **{r99 / b99:.2f}x** | {b_cpu:.0f} / {r_cpu:.0f} |"
+                f"{b99:.2f} / {r99:.2f} | **{r99 / b99:.2f}x** | "
+                f"{b_cpu:.0f} / {r_cpu:.0f} + {s_cpu:.0f} |"
             )
-            summary[str(level)]["app-redis"] = {"rps": r_rps, "p99_ms": r99, "cpu_us": r_cpu}
+            summary[str(level)]["app-redis"] = {
+                "rps": r_rps,
+                "p99_ms": r99,
+                "cpu_us": r_cpu,
+                "redis_server_cpu_us": s_cpu,
+            }
     other = {
         name: {
             level: [figure["other"] for figure in results[name][level] if figure["other"]]

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 from app_fixtures import Bot
-from fake_github import pull_request_payload
+from fake_github import SECRET, pull_request_payload
 
+from bot.app.replay import signature
 from bot.app.server import SERVICE
 
 
@@ -118,3 +119,41 @@ async def test_body_reads_beyond_the_concurrent_bound_are_refused_at_once(
 
     assert reader.reads == 1
     assert status.split()[1] == b"503"
+
+
+async def signed_in_two_parts(bot: Bot, body: bytes, signed: bytes) -> bytes:
+    """Post ``body`` signed as ``signed``: half of it, then (once the server is reading it,
+    so that it cannot have arrived whole) the rest; the answer's status line."""
+    host, port = bot.client.server.host, bot.client.server.port
+    reader, writer = await asyncio.open_connection(host, port)
+    head = post_head(len(body), signature=signature(signed, SECRET))
+    writer.write(head + body[: len(body) // 2])
+    await writer.drain()
+    bodies = bot.app[SERVICE].bodies
+    for _ in range(1000):  # until the server has started reading the body
+        if bodies.reads:
+            break
+        await asyncio.sleep(0)
+    assert bodies.reads == 1
+    writer.write(body[len(body) // 2 :])
+    await writer.drain()
+    try:
+        return await asyncio.wait_for(reader.readline(), 10)
+    finally:
+        writer.close()
+
+
+async def test_signed_body_that_arrives_in_parts_is_verified_as_it_arrives(bot: Bot) -> None:
+    body = json.dumps({"zen": "x" * 10_000}).encode()
+
+    status = await signed_in_two_parts(bot, body, body)
+
+    assert status.split()[1] == b"202"
+
+
+async def test_body_whose_second_part_differs_from_what_was_signed_is_refused(bot: Bot) -> None:
+    body = json.dumps({"zen": "x" * 10_000}).encode()
+
+    status = await signed_in_two_parts(bot, body, body.replace(b'x"}', b'y"}'))
+
+    assert status.split()[1] == b"401"

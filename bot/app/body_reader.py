@@ -10,6 +10,10 @@ sent a byte every 5 s held its connection past 100 s. So, before and while readi
   comes); beyond either, 503 at once (GitHub redelivers);
 * a body not received within ``read_seconds`` is refused with 408;
 * the HMAC is computed chunk by chunk as the body arrives, so verifying costs no second pass.
+
+A body that has arrived whole by the time the handler runs (a delivery on loopback or in one
+TCP window, the common case) is taken from aiohttp's buffer at once: no chunk loop and no
+timer, which were ~10 % of an acknowledgement's CPU (bench/README.md, "Webhook ack").
 """
 
 from __future__ import annotations
@@ -72,6 +76,9 @@ class BodyReader:
         declared = request.content_length
         if declared is not None and declared > self.max_body:
             raise BodyRefused(413, "body too large")
+        if declared is not None and request.content.is_eof():
+            # Already in memory, within the declared length: nothing left to bound or time.
+            return self._verified(signature, request.content.read_nowait())
         reserved = declared or 0
         if self.reads >= self.max_reads or self.buffered + reserved > self.max_buffered:
             raise BodyRefused(503, "busy, redeliver later")
@@ -98,7 +105,14 @@ class BodyReader:
         finally:
             self.reads -= 1
             self.buffered -= reserved
+        return self._checked(signature, mac, b"".join(chunks))
+
+    def _verified(self, signature: str, body: bytes) -> bytes:
+        return self._checked(signature, hmac.new(self._secret, body, hashlib.sha256), body)
+
+    @staticmethod
+    def _checked(signature: str, mac: hmac.HMAC, body: bytes) -> bytes:
         expected = "sha256=" + mac.hexdigest()
         if not hmac.compare_digest(signature.encode(), expected.encode()):
             raise BodyRefused(401, "invalid signature")
-        return b"".join(chunks)
+        return body

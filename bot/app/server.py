@@ -33,6 +33,7 @@ from aiohttp import web
 from cachetools import TTLCache
 from gidgethub import sansio
 
+from bot.app.answers import answer
 from bot.app.body_reader import BodyReader, BodyRefused
 from bot.app.config import AppConfig
 from bot.app.delivery import CommitClaims, LatestWins, SubjectQueue, Ticket
@@ -161,7 +162,7 @@ class WebhookService:
 
     def _refuse(self, status: int, reason: str, event: str = "unknown") -> web.Response:
         self.metrics.delivery(event, f"refused_{status}")
-        return web.json_response({"error": reason}, status=status)
+        return answer(status, reason)
 
     def _refuse_busy(self, event: str) -> web.Response:
         self._full_since_warning += 1
@@ -217,10 +218,10 @@ class WebhookService:
             return self._refuse(400, "malformed delivery", name)
         if event.delivery_id in self.seen or event.delivery_id in self.pending:
             self.metrics.delivery(name, "duplicate")
-            return web.json_response({"status": "duplicate"}, status=200)
+            return answer(200, "duplicate")
         if not ROUTER.fetch(event):
             self.metrics.delivery(name, "ignored")
-            return web.json_response({"status": "ignored"}, status=200)
+            return answer(200, "ignored")
         subject = subject_of(event)
         if self.queue.full() and not self.queue.waiting(subject):
             return self._refuse_busy(name)  # it filled while this body was read
@@ -230,7 +231,7 @@ class WebhookService:
         self.metrics.delivery(name, "accepted")
         if replaced is not None:
             self._supersede(replaced)
-        return web.json_response({"status": "accepted"}, status=202)
+        return answer(202, "accepted")
 
     def _supersede(self, job: Job) -> None:
         """``job`` waited, not started, and a later delivery about its subject replaced it.

@@ -20,6 +20,7 @@ from arq.connections import ArqRedis, RedisSettings, create_pool
 from redis.exceptions import RedisError
 
 from bot.app import job_payload
+from bot.app.answers import answer
 from bot.app.body_reader import BodyReader, BodyRefused
 from bot.app.config import AppConfig
 from bot.app.metrics import CONTENT_TYPE, Metrics
@@ -73,8 +74,7 @@ class RedisWebhook:
 
     def _answer(self, status: int, reason: str, event: str, outcome: str) -> web.Response:
         self.metrics.delivery(event, outcome)
-        key = "error" if status >= 400 else "status"
-        return web.json_response({key: reason}, status=status)
+        return answer(status, reason)
 
     async def handle_webhook(self, request: web.Request) -> web.Response:
         if not self.accepting or self.intake is None:
