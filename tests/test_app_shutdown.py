@@ -5,19 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import signal
-import socket
-import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import pytest
 from app_fixtures import Bot
 from fake_github import (
-    APP_ID,
     REPO,
     SECRET,
     UNSAFE_WORKFLOW,
@@ -25,6 +20,7 @@ from fake_github import (
     added_patch,
     pull_request_payload,
 )
+from served import serve
 
 from bot.app.replay import webhook_headers
 from bot.app.server import SERVICE
@@ -75,58 +71,6 @@ async def test_drain_gives_up_after_its_bound(
 
     assert not bot.app[SERVICE].accepting
     release.set()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Served:
-    """``wheelwatch serve`` in a subprocess, and what it has logged so far."""
-
-    process: asyncio.subprocess.Process
-    url: str
-    log: bytes = b""
-
-    async def read_log_until(self, text: bytes) -> None:
-        assert self.process.stderr is not None
-        while text not in self.log:
-            line = await asyncio.wait_for(self.process.stderr.readline(), 20)
-            assert line, self.log.decode()
-            self.log += line
-
-    async def exit(self) -> int:
-        assert self.process.stderr is not None
-        self.log += await asyncio.wait_for(self.process.stderr.read(), 20)
-        return await asyncio.wait_for(self.process.wait(), 20)
-
-
-async def serve(github: FakeGitHub, private_key: str, **env: str) -> Served:
-    port = free_port()
-    environment = {
-        **os.environ,
-        "GITHUB_APP_ID": APP_ID,
-        "GITHUB_PRIVATE_KEY": private_key.replace("\n", "\\n"),
-        "GITHUB_WEBHOOK_SECRET": SECRET,
-        "GITHUB_API_URL": github.url,  # type: ignore[attr-defined]
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "LOG_LEVEL": "INFO",
-        **env,
-    }
-    code = (
-        "import argparse, sys; from bot.app.commands import run_serve; "
-        "sys.exit(run_serve(argparse.Namespace()))"
-    )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", code, env=environment, stderr=asyncio.subprocess.PIPE
-    )
-    served = Served(process, f"http://127.0.0.1:{port}")
-    await served.read_log_until(b"Running on")
-    return served
 
 
 async def post_delivery(
