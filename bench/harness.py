@@ -1,7 +1,7 @@
 """Processes the App benchmarks start: the fake GitHub, the App server, a baseline endpoint.
 
     python bench/harness.py fake-github --prs N [--mix] [--latency S] [--faults]
-    python bench/harness.py serve [--sleep-scale X] [--timeout S]
+    python bench/harness.py serve [--sleep-scale X] [--timeout S] [--unguarded]
     python bench/harness.py baseline --port P
 
 Each runs in its own process on 127.0.0.1 and prints one ``READY ...`` line on stdout once it
@@ -19,6 +19,8 @@ listens. ``bench/webhook_ack.py`` and ``bench/end_to_end.py`` start them through
   request timeout set, so that fault runs stay bounded. It also answers ``GET /bench/memory``:
   how full each of the App's caches is and, when ``WHEELWATCH_BENCH_TRACEMALLOC`` is set (a
   number of frames), the allocations that grew most since the previous call (tracemalloc).
+  ``--unguarded`` serves it with ``web.run_app`` instead, as before the connection guard
+  (``bot/app/connections.py``): no connection cap, no header timeout.
 * ``baseline`` only reads the body, checks ``X-Hub-Signature-256`` with ``hmac.compare_digest``
   and answers 202: the least any webhook endpoint on aiohttp must do.
 """
@@ -366,6 +368,12 @@ def run_serve(args: argparse.Namespace) -> None:
 
     app = create_app(config, github_factory=factory)
     app.router.add_get("/bench/memory", memory_report(app))
+    if not args.unguarded:
+        from bot.app.commands import serve_app
+
+        serve_app(app, config, ready=lambda: print("READY", config.port, flush=True))
+        return
+    # Connections as serve took them before bot/app/connections.py: straight to aiohttp.
     web.run_app(
         app,
         host=config.host,
@@ -544,6 +552,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     serve = sub.add_parser("serve")
     serve.add_argument("--sleep-scale", type=float, default=1.0)
     serve.add_argument("--timeout", type=float, default=30.0)
+    serve.add_argument(
+        "--unguarded", action="store_true", help="no connection cap or header timeout (baseline)"
+    )
     baseline = sub.add_parser("baseline")
     baseline.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)

@@ -105,6 +105,24 @@ def test_cache_bounds_are_configurable() -> None:
         AppConfig.from_env({**ENV, "WHEELWATCH_SEEN_DELIVERIES": "0"})
 
 
+def test_connection_bounds_default_to_512_connections_and_10_seconds_for_headers() -> None:
+    default = AppConfig.from_env(ENV)
+    config = AppConfig.from_env(
+        {**ENV, "WHEELWATCH_MAX_CONNECTIONS": "64", "WHEELWATCH_HEADER_SECONDS": "3"}
+    )
+
+    assert (default.max_connections, default.header_seconds) == (512, 10.0)
+    assert (config.max_connections, config.header_seconds) == (64, 3.0)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("WHEELWATCH_MAX_CONNECTIONS", "1"), ("WHEELWATCH_HEADER_SECONDS", "0")]
+)
+def test_connection_bounds_out_of_range_are_named(name: str, value: str) -> None:
+    with pytest.raises(ConfigurationError, match=name):
+        AppConfig.from_env({**ENV, name: value})
+
+
 def test_every_problem_is_named_at_once() -> None:
     env = {key: value for key, value in ENV.items() if key != "GITHUB_WEBHOOK_SECRET"}
 

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import signal
 import sys
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -73,8 +75,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
     from bot.app.server import create_app
     from bot.app.server_redis import create_redis_app
 
@@ -86,21 +86,97 @@ def run_serve(args: argparse.Namespace) -> int:
         return 2
     log.info("starting with %r (%s)", config, "Redis" if config.redis_url else "embedded")
     app = create_redis_app(config) if config.redis_url else create_app(config)
+    serve_app(app, config)
+    return 0
+
+
+def serve_app(
+    app: web.Application, config: AppConfig, *, ready: Callable[[], None] | None = None
+) -> None:
+    """Serve ``app`` as ``wheelwatch serve`` does, until SIGTERM or SIGINT and the drain:
+    connections bounded by a ConnectionGuard, ``_drain_before_exit`` on the signals. Logs
+    "Running on ..." once listening (tests wait for it), then calls ``ready``."""
+    import resource
+
+    from bot.app.connections import ConnectionGuard, connection_cap, serve_guarded
+    from bot.app.server import METRICS
+
+    log = logging.getLogger("bot.app")
     app.on_startup.append(_drain_before_exit)
-    web.run_app(
+    fd_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    cap = connection_cap(config.max_connections, fd_limit)
+    if cap < config.max_connections:
+        log.warning(
+            "at most %d connections, not WHEELWATCH_MAX_CONNECTIONS=%d: half the process's "
+            "file descriptor limit (ulimit -n: %d)",
+            cap,
+            config.max_connections,
+            fd_limit,
+        )
+    guard = ConnectionGuard(
+        max_connections=cap, header_seconds=config.header_seconds, metrics=app[METRICS]
+    )
+    serving = serve_guarded(
         app,
+        guard,
         host=config.host,
         port=config.port,
         # SIGTERM and SIGINT are handled by _drain_before_exit.
         handle_signals=False,
         shutdown_timeout=config.drain_seconds + 5,
+        keepalive_timeout=75.0,  # web.run_app's, which serve used before
         # One access-log line per request cost ~20 % of an acknowledgement (bench/README.md);
         # deliveries are logged and counted by the App itself, so it is only kept for DEBUG.
         access_log=logging.getLogger("aiohttp.access") if config.log_level == "DEBUG" else None,
-        # run_app announces the address once the socket listens; tests wait for that line.
-        print=lambda message: log.info("%s", message.strip().strip("=").strip()),
     )
-    return 0
+
+    def announce(runner: web.AppRunner) -> None:
+        log.info(
+            "Running on %s (at most %d connections; request headers within %gs)",
+            ", ".join(sorted(site.name for site in runner.sites)),
+            cap,
+            config.header_seconds,
+        )
+        if ready is not None:
+            ready()
+
+    _run_until_exit(serving, announce)
+
+
+def _run_until_exit(
+    serving: Coroutine[Any, Any, web.AppRunner], announce: Callable[[web.AppRunner], None]
+) -> None:
+    """Serve until ``GracefulExit``, then clean up, as ``web.run_app`` does around its runner
+    (run_app cannot hand connections to a ConnectionGuard): the runner's cleanup runs to its
+    end before the tasks left are cancelled."""
+    from aiohttp.web_runner import GracefulExit
+
+    async def main() -> None:
+        runner = await serving
+        try:
+            announce(runner)
+            await asyncio.Event().wait()  # until _drain_before_exit raises GracefulExit
+        finally:
+            await runner.cleanup()
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    main_task = loop.create_task(main())
+    try:
+        loop.run_until_complete(main_task)
+    except (GracefulExit, KeyboardInterrupt):
+        pass
+    finally:
+        if not main_task.done():
+            main_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                loop.run_until_complete(main_task)
+        left = asyncio.all_tasks(loop)
+        for task in left:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
 
 
 async def _drain_before_exit(app: web.Application) -> None:

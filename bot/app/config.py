@@ -57,6 +57,10 @@ class AppConfig:
     body_reads: int = 32
     buffered_bytes: int = 64 * 1024 * 1024
     body_seconds: float = 10.0
+    # Bounds on connections (connections.py): how many may be open, and the seconds a
+    # connection has to complete a request's headers.
+    max_connections: int = 512
+    header_seconds: float = 10.0
     analysis_processes: int = 2
     analysis_seconds: float = 60.0
     # How long SIGTERM waits for accepted deliveries to finish.
@@ -118,6 +122,8 @@ class AppConfig:
                 "WHEELWATCH_BUFFERED_BYTES", 64 * 1024 * 1024, low=1024, high=2**34
             ),
             body_seconds=float(integer("WHEELWATCH_BODY_SECONDS", 10, low=1, high=600)),
+            max_connections=integer("WHEELWATCH_MAX_CONNECTIONS", 512, low=2, high=1_000_000),
+            header_seconds=float(integer("WHEELWATCH_HEADER_SECONDS", 10, low=1, high=600)),
             analysis_processes=integer("WHEELWATCH_ANALYSIS_PROCESSES", 2, low=1, high=64),
             analysis_seconds=float(integer("WHEELWATCH_ANALYSIS_SECONDS", 60, low=1, high=3600)),
             drain_seconds=float(integer("WHEELWATCH_DRAIN_SECONDS", 25, low=0, high=3600)),

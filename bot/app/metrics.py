@@ -7,7 +7,7 @@ outcomes and rule ids are the App's own), so cardinality is bounded.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -54,6 +54,18 @@ class Metrics:
         # Each acknowledgement counts one or two deliveries: ``labels()`` validates and locks
         # on every call (~3 µs), the child it returns is kept here. Bounded by the label sets.
         self._delivery_counters: dict[tuple[str, str], Counter] = {}
+        self._connections_closed = Counter(
+            "wheelwatch_connections_closed",
+            "Connections the server closed to bound them: header_timeout, idle (kept alive, "
+            "nothing sent), evicted or refused (past WHEELWATCH_MAX_CONNECTIONS).",
+            ["reason"],
+            registry=self.registry,
+        )
+        self._open_connections = Gauge(
+            "wheelwatch_open_connections",
+            "Client connections open now (at most WHEELWATCH_MAX_CONNECTIONS).",
+            registry=self.registry,
+        )
 
     def delivery(self, event: str, outcome: str) -> None:
         key = (event, outcome)
@@ -75,6 +87,13 @@ class Metrics:
         """The queue as it is now (read before each exposition: Redis has it in the other mode)."""
         self._queue_depth.set(depth)
         self._job_age.set(oldest_age)
+
+    def connection_closed(self, reason: str) -> None:
+        self._connections_closed.labels(reason).inc()
+
+    def open_connections(self, count: Callable[[], int]) -> None:
+        """Read ``count()`` at each exposition."""
+        self._open_connections.set_function(count)
 
     def render(self) -> bytes:
         return prometheus_client.generate_latest(self.registry)

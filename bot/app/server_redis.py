@@ -28,6 +28,7 @@ from bot.app.processing import KNOWN_EVENTS, ROUTER, event_label, well_formed
 from bot.app.queue_redis import RedisIntake
 from bot.app.server import (
     MAX_HEADER_CHARS,
+    METRICS,
     Refused,
     decode_delivery,
     log_refused_signature,
@@ -159,6 +160,7 @@ def create_redis_app(config: AppConfig) -> web.Application:
     metrics = Metrics()
     service = RedisWebhook(config, metrics)
     app[REDIS_WEBHOOK] = service
+    app[METRICS] = metrics
 
     async def redis_pool(app: web.Application) -> AsyncIterator[None]:
         redis = await connect(redis_url)
