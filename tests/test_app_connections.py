@@ -232,6 +232,8 @@ async def test_a_delivery_is_acknowledged_while_half_sent_requests_exceed_the_fd
         await served.exit()
 
     assert status == 202, served.log.decode()[-2000:]
+    assert b"Running on http://127.0.0.1:" in served.log
+    assert b"(at most 64 connections" in served.log  # half the descriptors, not 512
 
 
 async def test_the_redis_web_process_closes_a_connection_that_does_not_finish_its_headers(
