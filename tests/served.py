@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass
 
 from fake_github import APP_ID, SECRET, FakeGitHub
+from support import TODAY
 
 
 def free_port() -> int:
@@ -55,6 +56,8 @@ async def serve(
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "LOG_LEVEL": "INFO",
+        # The day the tests are written for, as the in-process App's (app_fixtures.py).
+        "WHEELWATCH_AS_OF": TODAY.isoformat(),
         **env,
     }
     code = (

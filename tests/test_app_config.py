@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -36,7 +37,13 @@ def test_missing_variable_is_named(name: str) -> None:
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("PORT", "http"), ("PORT", "70000"), ("GITHUB_APP_ID", "my-app"), ("LOG_LEVEL", "LOUD")],
+    [
+        ("PORT", "http"),
+        ("PORT", "70000"),
+        ("GITHUB_APP_ID", "my-app"),
+        ("LOG_LEVEL", "LOUD"),
+        ("WHEELWATCH_AS_OF", "yesterday"),
+    ],
 )
 def test_malformed_variable_is_named(name: str, value: str) -> None:
     with pytest.raises(ConfigurationError, match=name):
@@ -83,6 +90,13 @@ def test_enterprise_api_url_is_kept_without_trailing_slash() -> None:
     config = AppConfig.from_env({**ENV, "GITHUB_API_URL": "https://ghe.example.com/api/v3/"})
 
     assert config.api_url == "https://ghe.example.com/api/v3"
+
+
+def test_the_day_verdicts_are_judged_as_of_can_be_fixed() -> None:
+    assert AppConfig.from_env(ENV).as_of is None  # each commit's day
+    config = AppConfig.from_env({**ENV, "WHEELWATCH_AS_OF": "2022-01-26"})
+
+    assert config.today() == date(2022, 1, 26)
 
 
 def test_cache_bounds_are_configurable() -> None:

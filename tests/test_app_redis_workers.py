@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 from fake_github import APP_ID, REPO, SECRET, FakeGitHub, pull_request_payload
+from support import TODAY
 from test_app_redis import open_pull
 
 from bot.app.config import AppConfig
@@ -43,6 +44,8 @@ def worker_env(github: FakeGitHub, rsa_keys: tuple[str, str], redis_url: str) ->
         "WHEELWATCH_LEASE_SECONDS": str(LEASE_SECONDS),
         "WHEELWATCH_WORKERS": "2",
         "LOG_LEVEL": "INFO",
+        # The day the tests are written for, as the in-process App's (app_fixtures.py).
+        "WHEELWATCH_AS_OF": TODAY.isoformat(),
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -86,6 +87,13 @@ class AppConfig:
     # Refresh the release table daily from actions/python-versions' versions-manifest.json;
     # off where that repository cannot be read (GitHub Enterprise Server without it).
     release_manifest: bool = True
+    # The day workflows are judged as of (which Pythons are still pre-releases), as the CLI's
+    # --as-of; unset: the day each commit is analysed, in UTC. See today().
+    as_of: date | None = None
+
+    def today(self) -> date:
+        """The App's one clock for verdicts: ``as_of`` if set, else today (UTC)."""
+        return self.as_of or datetime.now(UTC).date()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> AppConfig:
@@ -148,6 +156,7 @@ class AppConfig:
                 high=2**34,
             ),
             release_manifest=_integer(env, "WHEELWATCH_RELEASE_MANIFEST", 1, low=0, high=1) == 1,
+            as_of=check(lambda: _as_of(env.get("WHEELWATCH_AS_OF", "").strip()), None),
         )
         if problems:
             raise ConfigurationError(problems)
@@ -221,6 +230,17 @@ def _redis_url(value: str) -> str | None:
             "WHEELWATCH_REDIS_URL must start with redis://, rediss:// or unix://"
         )
     return value
+
+
+def _as_of(value: str) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ConfigurationError(
+            f"WHEELWATCH_AS_OF must be a date (YYYY-MM-DD), got {value!r}"
+        ) from None
 
 
 def _integer(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:

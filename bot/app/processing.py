@@ -75,6 +75,7 @@ class Processor:
         # Blob texts and analyses, by content; in this process (see analysis_cache.py).
         self.analyser = Analyser(
             AnalysisCache.in_memory(config.analysis_cache_bytes),
+            today=config.today,
             releases=ReleaseTables(refresh=config.release_manifest),
         )
         # Where analyses run (worker processes); None runs them in this process.

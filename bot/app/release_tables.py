@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import gidgethub
@@ -75,29 +75,29 @@ class ReleaseTables:
         self,
         *,
         clock: Callable[[], float] = time.monotonic,
-        today: Callable[[], date] = lambda: datetime.now(UTC).date(),
         refresh: bool = True,
     ) -> None:
         self._refresh_enabled = refresh
         self._clock = clock
-        self._today = today
         self._shipped = Releases.shipped()
         self.releases = self._shipped
         self._next_refresh = clock()
         self._refreshing = asyncio.Lock()
         self.refreshes = 0
 
-    async def current(self, gh: GitHubAPI | None) -> Releases:
+    async def current(self, gh: GitHubAPI | None, today: date) -> Releases:
+        """The table to use; a refresh counts a minor the manifest lists as stable final from
+        ``today``, the day the App judges the commit as of."""
         if not self._refresh_enabled or gh is None or self._refreshing.locked():
             return self.releases  # a refresh under way: use the table in hand meanwhile
         if self._clock() < self._next_refresh:
             return self.releases
         async with self._refreshing:
             if self._clock() >= self._next_refresh:
-                await self._refresh(gh)
+                await self._refresh(gh, today)
         return self.releases
 
-    async def _refresh(self, gh: GitHubAPI) -> None:
+    async def _refresh(self, gh: GitHubAPI, today: date) -> None:
         self.refreshes += 1
         try:
             entries = manifest_entries(await gh.getitem(MANIFEST_URL, accept=RAW))
@@ -105,7 +105,6 @@ class ReleaseTables:
             log.warning("release table: versions-manifest.json not read (%r); kept as is", exc)
             self._next_refresh = self._clock() + RETRY_SECONDS
             return
-        today = self._today()
         table = self._shipped.table.with_manifest(entries, today)
         label = (
             f"{self._shipped.label}, refreshed from actions/python-versions' "

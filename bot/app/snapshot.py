@@ -15,7 +15,7 @@ import logging
 import posixpath
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 
 from gidgethub.abc import GitHubAPI
 
@@ -109,10 +109,6 @@ class Snapshot:
         return next((file for file in self.files if file.path == path), None)
 
 
-def _today() -> date:
-    return datetime.now(UTC).date()
-
-
 class Analyser:
     """Reads and analyses commits through the content cache; one per App process."""
 
@@ -120,12 +116,14 @@ class Analyser:
         self,
         cache: AnalysisCache,
         *,
+        today: Callable[[], date],
         releases: ReleaseTables | None = None,
-        today: Callable[[], date] = _today,
     ) -> None:
         self.cache = cache
-        self.releases = releases or ReleaseTables(today=today)
-        self._today = today
+        self.releases = releases or ReleaseTables()
+        # The App's clock (AppConfig.today), read once per commit: the engine, the release
+        # table's refresh and the analysis cache's key must all see the same day.
+        self.today = today
         self.blob_reads = 0
         self.analyses = 0
 
@@ -193,8 +191,8 @@ class Analyser:
         if repo_config is None:
             repo_config = await self.repo_config(gh, repo, tree, offload)
         config = repo_config.config
-        releases = await self.releases.current(gh)
-        as_of = self._today()
+        as_of = self.today()
+        releases = await self.releases.current(gh, as_of)
         entries = [e for e in tree.workflows if not config.ignores_path(e.path)]
         texts = {entry.path: await self.text(gh, repo, entry) for entry in entries}
         readable = {path: text for path, text in texts.items() if isinstance(text, str)}
