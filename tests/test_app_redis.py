@@ -550,3 +550,25 @@ async def test_signed_body_that_is_not_json_is_refused_by_the_web_process(
 
     assert response.status == 400
     assert await store.zcard("arq:queue") == 0
+
+
+async def test_worker_does_not_try_to_take_a_job_another_worker_is_running(
+    cluster: Cluster, github: FakeGitHub, store: redis.asyncio.Redis
+) -> None:
+    open_pull(github)
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="delivery-1")
+    await cluster.deliver("pull_request", pull_request_payload(number=3), delivery_id="delivery-2")
+    # arq keeps a running job in its queue, at its head, with this key set by its worker.
+    await store.set("arq:in-progress:delivery-1", b"1", px=60_000)
+    started, release = github.hold(r"/pulls/3/files")
+    worker = build_worker(cluster.config, github_factory=github_factory, handle_signals=False)
+    await store.config_resetstat()
+
+    polling = asyncio.create_task(worker.main())
+    await started.wait()
+    commands = await store.info("commandstats")
+    release.set()
+    polling.cancel()
+    await worker.close()  # once delivery-2's job has ended
+
+    assert commands["cmdstat_watch"]["calls"] == 1  # delivery-2's, to take it
