@@ -415,18 +415,11 @@ def run_worker(args: argparse.Namespace) -> None:
         )
 
     print("READY", os.getpid(), flush=True)
-    worker = build_worker(config, github_factory=factory)
-    profile_to = os.environ.get("WHEELWATCH_BENCH_CPU_PROFILE")
-    if not profile_to:
-        worker.run()
-        return
-    import cProfile
-
-    # CPU time, not wall time: on a shared machine a sampled stack is often one waiting for
-    # a core, which says nothing about what the worker spends its CPU on.
-    profile = cProfile.Profile(time.process_time)
-    profile.runcall(worker.run)
-    profile.dump_stats(f"{profile_to}.{os.getpid()}")
+    if args.start_file:
+        # Released with the other workers of a trial once all have started (redis_scale.py).
+        while not Path(args.start_file).exists():
+            time.sleep(0.005)
+    build_worker(config, github_factory=factory).run()
 
 
 def malloc_info() -> dict[str, float]:
@@ -548,6 +541,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     fake.add_argument("--huge-jobs", type=int, default=0)
     worker = sub.add_parser("worker")
     worker.add_argument("--sleep-scale", type=float, default=1.0)
+    worker.add_argument("--start-file", help="wait until this file exists, then start")
     worker.add_argument("--timeout", type=float, default=30.0)
     serve = sub.add_parser("serve")
     serve.add_argument("--sleep-scale", type=float, default=1.0)
@@ -564,7 +558,22 @@ def main(argv: Sequence[str] | None = None) -> None:
         "worker": run_worker,
         "baseline": run_baseline,
     }
-    roles[args.role](args)
+    profile_to = os.environ.get("WHEELWATCH_BENCH_CPU_PROFILE")
+    if not profile_to or args.role not in ("worker", "fake-github"):
+        roles[args.role](args)
+        return
+    import cProfile
+    import signal
+
+    # CPU time, not wall time: on a shared machine a sampled stack is often one waiting for a
+    # core, which says nothing about what the process spends its CPU on. SIGTERM (the bench's
+    # stop) exits through the dump; arq's worker handles it itself and returns.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    profile = cProfile.Profile(time.process_time)
+    try:
+        profile.runcall(roles[args.role], args)
+    finally:
+        profile.dump_stats(f"{profile_to}.{args.role}.{os.getpid()}")
 
 
 def get(url: str) -> Any:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import copy
+import functools
 import hashlib
 import itertools
 import json
@@ -40,6 +41,7 @@ from typing import Any
 
 import jsonschema
 import jwt
+import orjson
 from aiohttp import web
 from fake_git import MODE_FILE, Entry, GitStore
 
@@ -196,8 +198,16 @@ def request_errors(operation: str, body: Any) -> list[str]:
 
 
 def example(operation: str, status: str, name: str | None = None) -> Any:
+    """A fresh copy of GitHub's example answer (callers change it)."""
+    # Parsed from its JSON each time: copy.deepcopy of these nested examples was a fifth of
+    # the fake's CPU in bench/redis_scale.py, where the fake shares two cores with the App.
+    return orjson.loads(_example_json(operation, status, name))
+
+
+@functools.cache
+def _example_json(operation: str, status: str, name: str | None) -> bytes:
     examples = REST[operation]["response_examples"][status]
-    return copy.deepcopy(examples[name] if name else next(iter(examples.values())))
+    return orjson.dumps(examples[name] if name else next(iter(examples.values())))
 
 
 @dataclass
