@@ -155,3 +155,24 @@ async def test_the_fix_pull_request_proves_its_fixes_outside_the_server_process(
 
     [pull] = github.open_pulls(REPO)
     assert "WW001" in pull["body"]
+
+
+async def test_workflows_that_call_nothing_local_cost_no_process_call_for_callers_inputs(
+    bot: Bot, github: FakeGitHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[str] = []
+    call = process_pool._Worker.call
+
+    async def spy(worker: Any, fn: Callable[..., Any], *args: Any) -> Any:
+        sent.append(fn.__name__)
+        return await call(worker, fn, *args)
+
+    monkeypatch.setattr(process_pool._Worker, "call", spy)
+    open_pull(github, UNSAFE_WORKFLOW)
+
+    await bot.deliver("pull_request", pull_request_payload())
+    await bot.settle()
+
+    assert len(github.reviews(REPO, 2)) == 1
+    assert "run_engine" in sent
+    assert "caller_inputs" not in sent

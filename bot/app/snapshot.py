@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import logging
 import posixpath
 from collections.abc import Callable, Sequence
@@ -38,7 +39,7 @@ from bot.app.workflows import (
     run_engine,
 )
 from bot.engine import Analysis, FileError
-from bot.engine.calls import Inputs, local_calls
+from bot.engine.calls import Inputs, local_calls, may_call_local
 from bot.settings import CONFIG_PATH, RepoSettings
 
 log = logging.getLogger(__name__)
@@ -196,11 +197,12 @@ class Analyser:
         entries = [e for e in tree.workflows if not config.ignores_path(e.path)]
         texts = {entry.path: await self.text(gh, repo, entry) for entry in entries}
         readable = {path: text for path, text in texts.items() if isinstance(text, str)}
-        try:
-            # Parses every file that calls a local one: CPU, so not on the event loop.
-            inputs = await offload.run(caller_inputs, readable, set(tree.entries))
-        except AnalysisTimeout:
-            inputs = {}
+        inputs: dict[str, list[Inputs]] = {}
+        # Parses every file that calls a local one: CPU, so not on the event loop; but most
+        # commits call nothing local, and then no process round trip is needed.
+        if any(may_call_local(text) for text in readable.values()):
+            with contextlib.suppress(AnalysisTimeout):
+                inputs = await offload.run(caller_inputs, readable, set(tree.entries))
         config_digest = digest(config.engine)  # what the analyses depend on
         files: list[WorkflowFile] = []
         missing: list[tuple[int, str, str, str]] = []  # (index, key, path, text)

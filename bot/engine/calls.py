@@ -23,10 +23,16 @@ class LocalCall:
     inputs: tuple[Inputs, ...]  # one per distinct set of values the callers pass
 
 
+def may_call_local(text: str) -> bool:
+    """Whether the text may call a local workflow or action: a quick look, no parse. Most
+    files call nothing local."""
+    return _LOCAL_USES.search(text) is not None
+
+
 def local_calls(text: str) -> list[LocalCall]:
     """The local calls a workflow or composite action makes; none if it does not parse."""
-    if not _LOCAL_USES.search(text):
-        return []  # most files call nothing local: skip the parse
+    if not may_call_local(text):
+        return []  # skip the parse
     try:
         workflow = load_workflow(parse_document(text), Source(text).lines)
     except (DocumentError, NotAWorkflow):
