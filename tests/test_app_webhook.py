@@ -217,3 +217,18 @@ async def test_metrics_show_the_waiting_deliveries_and_how_long_the_oldest_waite
     assert "wheelwatch_queue_depth 1.0" in text
     [age] = [line for line in text.splitlines() if line.startswith("wheelwatch_job_age_seconds ")]
     assert float(age.split()[1]) > 0
+
+
+async def test_body_whose_full_decode_fails_after_the_ack_is_skipped_as_malformed(
+    bot: Bot, github: FakeGitHub
+) -> None:
+    # A number too large for a float, in a field the acknowledgement does not read: accepted
+    # (bot.app.decoding.decode_routing), then refused by the full decode when a worker takes it.
+    body = json.dumps(pull_request_payload())[:-1].encode() + b', "x": 1e400}'
+
+    response = await bot.deliver("pull_request", body)
+    await bot.settle()
+
+    assert response.status == 202
+    assert bot.app[SERVICE].metrics.deliveries[("pull_request", "malformed")] == 1
+    assert github.calls == []

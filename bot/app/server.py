@@ -23,12 +23,10 @@ import asyncio
 import contextlib
 import logging
 import time
-import urllib.parse
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 
 import aiohttp
-import orjson
 from aiohttp import web
 from cachetools import TTLCache
 from gidgethub import sansio
@@ -36,6 +34,7 @@ from gidgethub import sansio
 from bot.app.answers import answer
 from bot.app.body_reader import BodyReader, BodyRefused
 from bot.app.config import AppConfig
+from bot.app.decoding import Refused, decode_delivery, decode_routing
 from bot.app.delivery import CommitClaims, LatestWins, SubjectQueue, Ticket
 from bot.app.github import GitHubApp
 from bot.app.log_limits import OneLineClientErrors
@@ -52,49 +51,12 @@ MAX_HEADER_CHARS = 200
 FULL_WARNING_INTERVAL = 10.0
 
 
-class Refused(Exception):
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-
-
 def log_refused_signature(headers: Mapping[str, str]) -> None:
     """Say so, so that a wrong secret shows; serve's RepeatedLines filter bounds a flood."""
     log.warning(
         "refused delivery %r: X-Hub-Signature-256 does not match GITHUB_WEBHOOK_SECRET",
         headers.get("X-GitHub-Delivery", "")[:MAX_HEADER_CHARS],
     )
-
-
-def decode_delivery(headers: Mapping[str, str], body: bytes) -> sansio.Event:
-    """The event in a body whose signature was verified; raises Refused."""
-    media_type = headers.get("Content-Type", "").partition(";")[0].strip().lower()
-    try:
-        if media_type == "application/json":
-            data = _strict_json(body)
-        elif media_type == "application/x-www-form-urlencoded":
-            form = urllib.parse.parse_qs(body.decode("utf-8"), strict_parsing=True)
-            data = _strict_json(form["payload"][0])
-        else:
-            raise Refused(400, "expected a JSON body")
-    except (ValueError, KeyError, RecursionError):
-        # RecursionError: a signed body nested a few thousand levels deep answered 500.
-        raise Refused(400, "expected a JSON body") from None
-    event = headers.get("X-GitHub-Event")
-    delivery_id = headers.get("X-GitHub-Delivery")
-    if event is None or delivery_id is None:
-        missing = "X-GitHub-Event" if event is None else "X-GitHub-Delivery"
-        raise Refused(400, f"missing header {missing!r}")
-    return sansio.Event(data, event=event, delivery_id=delivery_id)
-
-
-def _strict_json(text: str | bytes) -> object:
-    """JSON as GitHub writes it, parsed by orjson: ~3x faster than ``json.loads`` on a 28 kB
-    delivery (bench/README.md), and strict where the standard module is lenient: ``NaN`` and
-    ``Infinity`` (an infinite pull request number raised OverflowError, 500), invalid UTF-8,
-    integers beyond 64 bits and nesting past 1,024 levels raise ``JSONDecodeError``."""
-    return orjson.loads(text)
 
 
 def default_github(
@@ -112,9 +74,13 @@ def default_github(
 
 @dataclass(frozen=True)
 class Job:
+    # Only what the acknowledgement read (bot.app.decoding): the whole body is decoded when
+    # a worker takes the job, so a delivery replaced while it waits is never decoded at all.
     event: sansio.Event
     ticket: Ticket
     received: float
+    body: bytes
+    content_type: str
 
 
 def subject_of(event: sansio.Event) -> str:
@@ -199,7 +165,7 @@ class WebhookService:
                 response.force_close()  # the rest of the body is not read
             return response
         try:
-            event = decode_delivery(request.headers, body)
+            event = decode_routing(request.headers, body)
         except Refused as refused:
             # Never say more to an unsigned caller, and do no work for it.
             if refused.status == 401:
@@ -226,7 +192,9 @@ class WebhookService:
         if self.queue.full() and not self.queue.waiting(subject):
             return self._refuse_busy(name)  # it filled while this body was read
         ticket = self.order.take(subject)
-        replaced = self.queue.put_nowait(subject, Job(event, ticket, time.monotonic()))
+        content_type = request.headers.get("Content-Type", "")
+        job = Job(event, ticket, time.monotonic(), body, content_type)
+        replaced = self.queue.put_nowait(subject, job)
         self.pending.add(event.delivery_id)
         self.metrics.delivery(name, "accepted")
         if replaced is not None:
@@ -266,7 +234,21 @@ class WebhookService:
                 self.queue.task_done()
 
     async def process(self, job: Job) -> None:
-        outcome = await self.processor.process(job.event, job.ticket, job.received)
+        headers = {
+            "Content-Type": job.content_type,
+            "X-GitHub-Event": job.event.event,
+            "X-GitHub-Delivery": job.event.delivery_id,
+        }
+        try:
+            event = decode_delivery(headers, job.body)
+        except Refused as refused:
+            # Only a body the acknowledgement's partial read could not tell (decode_routing).
+            self.order.release(job.ticket)
+            self.metrics.delivery(event_label(job.event.event), "malformed")
+            log.warning("delivery %s: %s; skipped", job.event.delivery_id, refused.reason)
+            self._finished(job.event.delivery_id, "malformed")
+            return
+        outcome = await self.processor.process(event, job.ticket, job.received)
         self._finished(job.event.delivery_id, outcome)
 
     def _finished(self, delivery_id: str, outcome: str) -> None:

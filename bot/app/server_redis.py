@@ -1,9 +1,10 @@
 """The webhook server when deliveries wait in Redis: verify, de-duplicate, enqueue, answer.
 
 ``wheelwatch serve`` with ``WHEELWATCH_REDIS_URL`` set runs this application instead of the
-embedded one (``bot.app.server``). It checks the signature and the headers, parses the body
-(orjson) for what the embedded server refuses (400), ignores (200) and the delivery's subject,
-and :class:`~bot.app.queue_redis.RedisIntake` records the delivery id and enqueues the raw
+embedded one (``bot.app.server``). It checks the signature and the headers, reads from the
+body (``bot.app.decoding.decode_routing``: only the fields that decide) what the embedded
+server refuses (400), ignores (200) and the delivery's subject, and
+:class:`~bot.app.queue_redis.RedisIntake` records the delivery id and enqueues the raw
 body in one round trip, in the place of its subject's delivery still waiting if there is one.
 ``wheelwatch worker`` processes decode it again and process it. Any number of these
 processes can run behind one router: a redelivery that reaches another process is still a
@@ -23,17 +24,11 @@ from bot.app import job_payload
 from bot.app.answers import answer
 from bot.app.body_reader import BodyReader, BodyRefused
 from bot.app.config import AppConfig
+from bot.app.decoding import Refused, decode_routing
 from bot.app.metrics import CONTENT_TYPE, Metrics
 from bot.app.processing import KNOWN_EVENTS, ROUTER, event_label, well_formed
 from bot.app.queue_redis import RedisIntake
-from bot.app.server import (
-    MAX_HEADER_CHARS,
-    METRICS,
-    Refused,
-    decode_delivery,
-    log_refused_signature,
-    subject_of,
-)
+from bot.app.server import MAX_HEADER_CHARS, METRICS, log_refused_signature, subject_of
 
 log = logging.getLogger(__name__)
 
@@ -109,11 +104,12 @@ class RedisWebhook:
             return self._answer(400, "malformed delivery", name, "refused_400")
         if event not in KNOWN_EVENTS:
             return self._answer(200, "ignored", name, "ignored")
-        # Parsed here, as the embedded server does, for the delivery's subject: a later
+        # Read here, as the embedded server does, for the delivery's subject: a later
         # delivery about a pull request or a commit replaces the one still waiting in the
-        # queue, which only a parse of each body on arrival can tell.
+        # queue, which only a read of each body on arrival can tell. Only the fields that
+        # decide it are read (bot.app.decoding); the worker decodes the whole body.
         try:
-            parsed = decode_delivery(headers, body)
+            parsed = decode_routing(headers, body)
         except Refused as refused:
             return self._answer(refused.status, refused.reason, name, f"refused_{refused.status}")
         if not well_formed(parsed):

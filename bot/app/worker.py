@@ -29,6 +29,7 @@ from redis.exceptions import RedisError
 from bot.app import job_payload
 from bot.app.cache_redis import shared_analysis_cache
 from bot.app.config import AppConfig
+from bot.app.decoding import Refused, decode_delivery
 from bot.app.log_format import DELIVERY
 from bot.app.metrics import CONTENT_TYPE, Metrics
 from bot.app.process_pool import ProcessPool
@@ -43,7 +44,7 @@ from bot.app.queue_redis import (
     drop_body,
     forget,
 )
-from bot.app.server import GitHubFactory, Refused, decode_delivery, default_github, subject_of
+from bot.app.server import GitHubFactory, default_github, subject_of
 
 log = logging.getLogger(__name__)
 
