@@ -97,8 +97,9 @@ class Cluster:
         )
         return await self.webs[web].post("/webhook", data=body, headers=headers)
 
-    async def work(self, *, workers: int = 2) -> None:
-        """Run one worker process's arq worker until the queue is empty."""
+    async def work(self, *, workers: int = 2, jobs: int | None = None) -> None:
+        """Run one worker process's arq worker until the queue is empty (or it has started
+        ``jobs`` jobs and they have ended)."""
         config = AppConfig(**{**self.config.__dict__, "workers": workers})
         worker = build_worker(
             config,
@@ -106,6 +107,8 @@ class Cluster:
             burst=True,
             handle_signals=False,
         )
+        if jobs is not None:
+            worker.max_burst_jobs = jobs
         try:
             await worker.main()
         finally:
@@ -572,3 +575,48 @@ async def test_worker_does_not_try_to_take_a_job_another_worker_is_running(
     await worker.close()  # once delivery-2's job has ended
 
     assert commands["cmdstat_watch"]["calls"] == 1  # delivery-2's, to take it
+
+
+def writes(github: FakeGitHub) -> list[str]:
+    return [call.operation for call in github.calls if call.method != "GET"]
+
+
+async def test_worker_whose_lease_was_taken_over_stops_without_posting(
+    cluster: Cluster, github: FakeGitHub, store: redis.asyncio.Redis
+) -> None:
+    open_pull(github)
+    arrived, release = github.hold(r"/pulls/2/files")
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+    work = asyncio.create_task(cluster.work(jobs=1))
+    await arrived.wait()
+
+    # The worker stalled past its lease and another one started the job: what its start wrote.
+    await store.set("arq:in-progress:d1", "another worker", px=60_000)
+    written = len(writes(github))
+    release.set()
+    await work
+
+    assert writes(github)[written:] == []  # not even the check run's "could not finish"
+    assert cluster.outcomes() == {("pull_request", "lease_lost"): 1}
+    # The job is left to the worker that holds it: still queued, still held, body kept.
+    assert await store.get("arq:in-progress:d1") == b"another worker"
+    assert await queued(store) == ["d1"]
+    assert await store.exists(body_key("d1")) == 1
+
+
+async def test_job_lease_is_a_token_of_the_worker_that_holds_it(
+    cluster: Cluster, github: FakeGitHub, store: redis.asyncio.Redis
+) -> None:
+    open_pull(github)
+    arrived, release = github.hold(r"/pulls/2/files")
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+    work = asyncio.create_task(cluster.work(jobs=1))
+    await arrived.wait()
+
+    held = await store.get("arq:in-progress:d1")
+    left_ms = await store.pttl("arq:in-progress:d1")
+    release.set()
+    await work
+
+    assert held not in (None, b"1")  # arq's own mark, replaced by the job's token
+    assert 0 < left_ms <= cluster.config.lease_seconds * 1000

@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import redis.asyncio
 from fake_github import APP_ID, REPO, SECRET, FakeGitHub, pull_request_payload
 from support import TODAY
 from test_app_redis import open_pull
@@ -119,6 +120,44 @@ async def test_retry_after_a_kill_completes_the_check_run_its_first_try_created(
     log = await stop(second)
 
     assert "delivery d1: try 2" in log, log
+    assert len(github.reviews(REPO, 2)) == 1
+    [run] = github.check_runs.values()
+    assert run.status == "completed"
+
+
+# Run with ``python -c``: a ``wheelwatch worker`` that dies the instant arq has started a job
+# (set its in-progress key), before the job's first line runs: no lease renewal yet.
+DIES_RIGHT_AFTER_PICK_UP = """\
+import os, runpy, signal, sys
+from arq.worker import Worker
+Worker.run_job = lambda *_: os.kill(os.getpid(), signal.SIGKILL)
+sys.argv = ["wheelwatch", "worker"]
+runpy.run_module("bot", run_name="__main__")
+"""
+
+
+async def test_job_of_a_worker_killed_right_after_picking_it_up_waits_only_a_lease(
+    web: Any, github: FakeGitHub, rsa_keys: tuple[str, str], redis_url: str
+) -> None:
+    open_pull(github)
+    env = worker_env(github, rsa_keys, redis_url)
+    await deliver(web, "d1")
+
+    first = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", DIES_RIGHT_AFTER_PICK_UP, env=env, stderr=asyncio.subprocess.DEVNULL
+    )
+    await asyncio.wait_for(first.wait(), 30)
+    store = redis.asyncio.Redis.from_url(redis_url)
+    left_ms = await store.pttl("arq:in-progress:d1")  # -2: lapsed already
+    await store.aclose()
+    completed, finish = github.hold(r"/check-runs/\d+$")
+    second = await start_worker(env)
+    await asyncio.wait_for(completed.wait(), 30)
+    finish.set()
+    await stop(second)
+
+    assert first.returncode == -signal.SIGKILL
+    assert left_ms <= LEASE_SECONDS * 1000
     assert len(github.reviews(REPO, 2)) == 1
     [run] = github.check_runs.values()
     assert run.status == "completed"

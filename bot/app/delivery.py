@@ -36,6 +36,15 @@ class _Subject:
     newer: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+class LeaseLost(Exception):
+    """This try of a delivery no longer holds its job: another worker has taken it over (the
+    lease lapsed while this one stalled). It must not write to GitHub any more."""
+
+
+# Awaited right before each write to GitHub; raises LeaseLost (bot.app.queue_redis.JobLease).
+WriteCheck = Callable[[], Awaitable[None]]
+
+
 @dataclass(frozen=True)
 class Ticket:
     subject: str

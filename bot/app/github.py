@@ -325,16 +325,20 @@ class InstallationClient(gh_abc.GitHubAPI):
         delivery_id: str,
         base_url: str,
         cache: gh_abc.CACHE_TYPE | None,
+        before_write: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         super().__init__(USER_AGENT, cache=cache, base_url=base_url)
         self._transport = transport
         self._tokens = tokens
         self.installation_id = installation_id
         self.delivery_id = delivery_id
+        self._before_write = before_write
 
     async def _request(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
     ) -> tuple[int, Mapping[str, str], bytes]:
+        if method != "GET" and self._before_write is not None:
+            await self._before_write()  # raises if this delivery may no longer write
         for renewed in (False, True):
             token = await self._tokens.get(self.installation_id)
             authorized = {**headers, "authorization": f"token {token}"}
@@ -436,7 +440,14 @@ class GitHubApp:
             raise ValueError("GET /app answered without the App's slug")
         return f"{slug}[bot]"
 
-    def installation(self, installation_id: int, *, delivery_id: str) -> InstallationClient:
+    def installation(
+        self,
+        installation_id: int,
+        *,
+        delivery_id: str,
+        before_write: Callable[[], Awaitable[None]] | None = None,
+    ) -> InstallationClient:
+        """A client for one delivery; ``before_write`` is awaited before each write."""
         return InstallationClient(
             self.transport,
             self.tokens,
@@ -444,6 +455,7 @@ class GitHubApp:
             delivery_id=delivery_id,
             base_url=self.api_url,
             cache=self.etags.view(installation_id),
+            before_write=before_write,
         )
 
     async def _mint(self, installation_id: int) -> Mapping[str, Any]:

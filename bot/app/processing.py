@@ -18,7 +18,15 @@ from gidgethub import routing, sansio
 from bot.app import fix_action, install, lifecycle, pull_request, push, rerun
 from bot.app.analysis_cache import AnalysisCache
 from bot.app.config import AppConfig
-from bot.app.delivery import ClaimStore, DeliveryContext, LatestWins, SubjectOrder, Ticket
+from bot.app.delivery import (
+    ClaimStore,
+    DeliveryContext,
+    LatestWins,
+    LeaseLost,
+    SubjectOrder,
+    Ticket,
+    WriteCheck,
+)
 from bot.app.github import GitHubApp, GitHubUnavailable, UnexpectedAnswer
 from bot.app.log_format import DELIVERY
 from bot.app.metrics import Metrics
@@ -82,9 +90,18 @@ class Processor:
         self.pool: ProcessPool | None = None
 
     async def process(
-        self, event: sansio.Event, ticket: Ticket, received: float, *, attempt: int = 1
+        self,
+        event: sansio.Event,
+        ticket: Ticket,
+        received: float,
+        *,
+        attempt: int = 1,
+        before_write: WriteCheck | None = None,
     ) -> str:
-        """Process the delivery; counts and returns its outcome. Never raises but to cancel."""
+        """Process the delivery; counts and returns its outcome. Never raises but to cancel.
+
+        ``before_write`` is awaited before each write to GitHub (a Redis worker's check that
+        it still holds the delivery's job)."""
         # Every line logged while this task serves the delivery names it (bot.app.log_format).
         DELIVERY.set(event.delivery_id)
         outcome = "processed"
@@ -93,7 +110,7 @@ class Processor:
                 if not await self.order.is_current(ticket):
                     outcome = "superseded"
                     return outcome
-                outcome = await self._dispatch(event, ticket, attempt)
+                outcome = await self._dispatch(event, ticket, attempt, before_write)
         except asyncio.CancelledError:
             # The shutdown's drain ended first: not processed, and the log says which.
             outcome = "cut_off"
@@ -102,6 +119,14 @@ class Processor:
                 event.delivery_id,
             )
             raise
+        except LeaseLost:
+            # Another worker took the job over while this one stalled: it does the work.
+            outcome = "lease_lost"
+            log.warning(
+                "delivery %s: another worker has taken the job over (this one's lease lapsed);"
+                " stopped before writing to GitHub",
+                event.delivery_id,
+            )
         except Superseded:
             # A newer delivery about the same subject arrived mid-analysis: it does the work.
             outcome = "superseded"
@@ -131,7 +156,9 @@ class Processor:
             self.metrics.processed(time.monotonic() - received)
         return outcome
 
-    async def _dispatch(self, event: sansio.Event, ticket: Ticket, attempt: int) -> str:
+    async def _dispatch(
+        self, event: sansio.Event, ticket: Ticket, attempt: int, before_write: WriteCheck | None
+    ) -> str:
         order = self.order
         # A newer delivery about the same pull request reads its state again and does this
         # one's work: it stops this one's analysis (in one process, where it can be told at
@@ -157,7 +184,9 @@ class Processor:
         installation = (event.data.get("installation") or {}).get("id")
         gh = None
         if installation is not None and self.github is not None:
-            gh = self.github.installation(int(installation), delivery_id=event.delivery_id)
+            gh = self.github.installation(
+                int(installation), delivery_id=event.delivery_id, before_write=before_write
+            )
         elif event.event not in TOKENLESS_EVENTS:
             log.warning(
                 "delivery %s: %s without an installation; skipped", event.delivery_id, event.event

@@ -50,7 +50,7 @@ from arq.constants import default_queue_name, in_progress_key_prefix, job_key_pr
 from arq.jobs import serialize_job
 from redis.exceptions import NoScriptError, RedisError
 
-from bot.app.delivery import Claims, Ticket
+from bot.app.delivery import Claims, LeaseLost, Ticket
 from bot.app.job_payload import dumps
 
 log = logging.getLogger(__name__)
@@ -132,6 +132,16 @@ _CLAIM = """
 local owner = redis.call('GET', KEYS[1])
 if owner == false or owner == ARGV[1] or ARGV[3] == '1' then
   redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+  return 1
+end
+return 0
+"""
+
+# A job's in-progress key as arq sets it when a worker starts the job ('1') becomes the
+# try's token; any other value is another try's.
+_TAKE_JOB = """
+if redis.call('GET', KEYS[1]) == '1' then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   return 1
 end
 return 0
@@ -395,21 +405,36 @@ class _DeliveryClaims:
 
 
 class JobLease:
-    """Keeps arq's in-progress key of a running job to a short lease, renewed while it runs.
+    """One try's hold on its job: arq's in-progress key, holding this try's token, leased.
 
-    arq sets that key for the job's whole timeout; a worker killed mid-job would leave its
-    job untouched that long. Cut to ``lease_seconds`` and renewed every third of it, the job
-    is free for another worker within a lease of the kill.
+    arq sets the key (to ``1``) when a worker starts the job, for ``in_progress_timeout_s``,
+    which ``bot.app.worker`` sets to the lease: a worker that dies at any point after that
+    leaves the job to another within a lease. The try then puts its own token there
+    (:meth:`take`) and renews it every third of the lease while it runs. A try whose worker
+    stalled past the lease may find another worker's token: it has lost the job, and
+    :meth:`check`, awaited before each write to GitHub, raises ``LeaseLost``.
     """
 
     def __init__(self, redis: ArqRedis, job_id: str, lease_seconds: float) -> None:
         self._redis = redis
         self._key = in_progress_key_prefix + job_id
+        self._token = secrets.token_hex(8)
         self._lease_ms = int(lease_seconds * 1000)
+        self._take = redis.register_script(_TAKE_JOB)
+        self._renew = redis.register_script(_RENEW)
         self._task: asyncio.Task[Any] | None = None
 
+    async def take(self) -> bool:
+        """Put this try's token on the job; False if another try already has."""
+        taken = await self._take(keys=[self._key], args=[self._token, self._lease_ms])
+        return bool(taken)
+
+    async def check(self) -> None:
+        """Raises ``LeaseLost`` unless the job still holds this try's token."""
+        if await self._redis.get(self._key) != self._token.encode():
+            raise LeaseLost(f"{self._key} no longer holds this worker's token")
+
     async def __aenter__(self) -> JobLease:
-        await self._redis.pexpire(self._key, self._lease_ms)
         self._task = asyncio.create_task(self._keep())
         return self
 
@@ -423,7 +448,8 @@ class JobLease:
         while True:
             await asyncio.sleep(self._lease_ms / 3000)
             try:
-                await self._redis.pexpire(self._key, self._lease_ms)
+                if not await self._renew(keys=[self._key], args=[self._token, self._lease_ms]):
+                    return  # taken over: the next check before a write says so
             except RedisError as exc:  # a blip: the next renewal may still be in time
                 log.warning("job lease renewal failed: %r", exc)
 

@@ -1,11 +1,14 @@
 """``wheelwatch worker``: processes the deliveries that web processes put in Redis.
 
-An arq worker runs up to ``WHEELWATCH_WORKERS`` jobs at once, each one delivery. A job keeps
-arq's in-progress key to a short lease (:class:`~bot.app.queue_redis.JobLease`), so a worker
-that is killed mid-job loses nothing: once the lease lapses, another worker takes the job up
-again (arq counts the try), and what the first run posted is found by the same means that
-make a redelivery safe (the hidden markers of review comments, the commit claim that the
-retried delivery still owns). On SIGTERM a worker stops taking jobs and gives running ones
+An arq worker runs up to ``WHEELWATCH_WORKERS`` jobs at once, each one delivery. A job's
+in-progress key is a short lease from the moment arq starts it, then holds the try's token,
+renewed while it runs (:class:`~bot.app.queue_redis.JobLease`), so a worker that is killed
+anywhere in a job loses nothing: once the lease lapses, another worker takes the job up again
+(arq counts the try), and what the first run posted is found by the same means that make a
+redelivery safe (the hidden markers of review comments, the commit claim that the retried
+delivery still owns). A worker that stalled past its lease finds another's token before its
+next write to GitHub and stops without writing (``lease_lost``), leaving the job to the
+worker that holds it. On SIGTERM a worker stops taking jobs and gives running ones
 ``WHEELWATCH_DRAIN_SECONDS`` to finish; the ones it then cancels go back to the queue.
 """
 
@@ -71,56 +74,72 @@ class WorkerState:
 async def process_delivery(
     ctx: dict[str, Any], event_name: str, delivery_id: str, content_type: str
 ) -> str:
-    """One job: decode the delivery, take its place in its subject's order, process it."""
-    outcome = await _process(ctx, event_name, delivery_id, content_type)
-    # Returned, the job has ended for good (arq tries a job again only after a kill or a
-    # cancellation): after_job drops its body.
-    ctx["ended"] = True
+    """One job: hold it, decode the delivery, take its place in its subject's order, process."""
+    state: WorkerState = ctx["wheelwatch"]
+    DELIVERY.set(delivery_id)  # this job's task only: every line it logs names the delivery
+    lease = JobLease(state.redis, ctx["job_id"], state.config.lease_seconds)
+    if await lease.take():
+        async with lease:
+            outcome = await _process(ctx, event_name, delivery_id, content_type, lease)
+    else:
+        # This worker stalled between arq's start of the job and here, past the lease.
+        outcome = "lease_lost"
+        log.warning("delivery %s: another worker has taken the job; left to it", delivery_id)
+        state.metrics.delivery(event_label(event_name), outcome)
+    if outcome == "lease_lost":
+        # The job, its keys and its body are the other worker's: arq must not end it here.
+        ctx["leases_lost"].add(ctx["job_id"])
+    else:
+        # Returned, the job has ended for good (arq tries a job again only after a kill or
+        # a cancellation): after_job drops its body.
+        ctx["ended"] = True
     return outcome
 
 
 async def _process(
-    ctx: dict[str, Any], event_name: str, delivery_id: str, content_type: str
+    ctx: dict[str, Any], event_name: str, delivery_id: str, content_type: str, lease: JobLease
 ) -> str:
     state: WorkerState = ctx["wheelwatch"]
-    DELIVERY.set(delivery_id)  # this job's task only: every line it logs names the delivery
     waited = max(0.0, time.time() - ctx["enqueue_time"].timestamp())
     received = time.monotonic() - waited
     if ctx.get("job_try", 1) > 1:
         log.info(
             "delivery %s: try %d (an earlier try was interrupted)", delivery_id, ctx["job_try"]
         )
-    async with JobLease(state.redis, ctx["job_id"], state.config.lease_seconds):
-        headers = {
-            "Content-Type": content_type,
-            "X-GitHub-Event": event_name,
-            "X-GitHub-Delivery": delivery_id,
-        }
-        body = await state.redis.get(body_key(delivery_id))
-        if body is None:
-            log.warning("delivery %s: its body is no longer in Redis; skipped", delivery_id)
-            state.metrics.delivery(event_label(event_name), "malformed")
-            return "malformed"
-        try:
-            event = decode_delivery(headers, body)
-            if not well_formed(event):
-                raise Refused(400, "malformed delivery")
-        except Refused as refused:
-            log.warning("delivery %s: %s; skipped", delivery_id, refused.reason)
-            state.metrics.delivery(event_label(event_name), "malformed")
-            return "malformed"
-        if not ROUTER.fetch(event):
-            state.metrics.delivery(event_label(event_name), "ignored")
-            return "ignored"
-        arrival = await state.order.arrival(delivery_id)
-        ticket = await state.order.take(subject_of(event), arrival)
-        outcome = await state.processor.process(
-            event, ticket, received, attempt=int(ctx.get("job_try") or 1)
-        )
-        # Forgotten once arq has recorded the job's end (after_job_end): forgotten before, a
-        # redelivery could enqueue a job under the same id that arq's clean-up then deleted.
-        ctx["forget"] = outcome in FAILED_OUTCOMES
-        return outcome
+    headers = {
+        "Content-Type": content_type,
+        "X-GitHub-Event": event_name,
+        "X-GitHub-Delivery": delivery_id,
+    }
+    body = await state.redis.get(body_key(delivery_id))
+    if body is None:
+        log.warning("delivery %s: its body is no longer in Redis; skipped", delivery_id)
+        state.metrics.delivery(event_label(event_name), "malformed")
+        return "malformed"
+    try:
+        event = decode_delivery(headers, body)
+        if not well_formed(event):
+            raise Refused(400, "malformed delivery")
+    except Refused as refused:
+        log.warning("delivery %s: %s; skipped", delivery_id, refused.reason)
+        state.metrics.delivery(event_label(event_name), "malformed")
+        return "malformed"
+    if not ROUTER.fetch(event):
+        state.metrics.delivery(event_label(event_name), "ignored")
+        return "ignored"
+    arrival = await state.order.arrival(delivery_id)
+    ticket = await state.order.take(subject_of(event), arrival)
+    outcome = await state.processor.process(
+        event,
+        ticket,
+        received,
+        attempt=int(ctx.get("job_try") or 1),
+        before_write=lease.check,
+    )
+    # Forgotten once arq has recorded the job's end (after_job_end): forgotten before, a
+    # redelivery could enqueue a job under the same id that arq's clean-up then deleted.
+    ctx["forget"] = outcome in FAILED_OUTCOMES
+    return outcome
 
 
 async def serve_metrics(config: AppConfig, metrics: Metrics, queue: RedisIntake) -> web.AppRunner:
@@ -165,6 +184,15 @@ class _Worker(Worker):
             free = await self.pool.register_script(_NOT_RUNNING)(keys=keys)
             job_ids = [job_ids[int(place) - 1] for place in free]
         await super().start_jobs(job_ids)
+
+    async def finish_job(self, job_id: str, *args: Any, **kwargs: Any) -> None:
+        """arq's end of a job (delete its in-progress key, take it off the queue), except
+        for a try that lost the job to another worker: the job is that worker's."""
+        lost: set[str] = self.ctx["leases_lost"]
+        if job_id in lost:
+            lost.discard(job_id)
+            return
+        await super().finish_job(job_id, *args, **kwargs)
 
     async def close(self) -> None:
         """arq's ``Worker.close`` (0.28), but closing the pool with redis-py's ``aclose``: arq
@@ -228,7 +256,7 @@ def build_worker(
         if pool is not None:
             await pool.close()
 
-    return _Worker(
+    worker = _Worker(
         functions=[func(process_delivery, name=JOB_FUNCTION, max_tries=MAX_TRIES)],
         redis_settings=RedisSettings.from_dsn(config.redis_url),
         job_serializer=job_payload.dumps,
@@ -243,5 +271,10 @@ def build_worker(
         burst=burst,
         handle_signals=handle_signals,
         job_completion_wait=int(config.drain_seconds),
-        ctx={"metrics": metrics},
+        ctx={"metrics": metrics, "leases_lost": set()},
     )
+    # arq marks a started job in progress for its whole timeout (and 10 s): a worker killed
+    # before the job's first lease renewal left it untouched for 910 s. Marked for a lease
+    # from the start, it is another worker's within a lease wherever its worker dies.
+    worker.in_progress_timeout_s = config.lease_seconds
+    return worker
