@@ -33,9 +33,17 @@ from fake_github import (
 from test_app_push import AFTER, push_payload
 
 from bot.app.config import AppConfig
+from bot.app.delivery import LeaseLost
 from bot.app.github import GitHubApp, RetryPolicy
 from bot.app.metrics import Metrics
-from bot.app.queue_redis import JOB_FUNCTION, RedisClaims, RedisOrder, body_key, delivery_key
+from bot.app.queue_redis import (
+    JOB_FUNCTION,
+    JobLease,
+    RedisClaims,
+    RedisOrder,
+    body_key,
+    delivery_key,
+)
 from bot.app.replay import webhook_headers
 from bot.app.server_redis import REDIS_WEBHOOK, create_redis_app
 from bot.app.snapshot import Analyser
@@ -620,3 +628,16 @@ async def test_job_lease_is_a_token_of_the_worker_that_holds_it(
 
     assert held not in (None, b"1")  # arq's own mark, replaced by the job's token
     assert 0 < left_ms <= cluster.config.lease_seconds * 1000
+
+
+async def test_try_takes_a_job_only_as_arq_marked_it_when_it_started(
+    store: redis.asyncio.Redis,
+) -> None:
+    await store.set("arq:in-progress:d1", b"1", px=60_000)  # arq's mark: just started
+    first = JobLease(store, "d1", lease_seconds=3)  # type: ignore[arg-type]
+    second = JobLease(store, "d1", lease_seconds=3)  # type: ignore[arg-type]
+
+    assert (await first.take(), await second.take()) == (True, False)
+    await first.check()
+    with pytest.raises(LeaseLost):
+        await second.check()
