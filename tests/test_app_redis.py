@@ -30,6 +30,7 @@ from fake_github import (
     pull_request_payload,
     webhook,
 )
+from redis.exceptions import ConnectionError as RedisConnectionError
 from test_app_push import AFTER, push_payload
 
 from bot.app.config import AppConfig
@@ -641,3 +642,24 @@ async def test_try_takes_a_job_only_as_arq_marked_it_when_it_started(
     await first.check()
     with pytest.raises(LeaseLost):
         await second.check()
+
+
+async def test_redis_failing_as_a_job_starts_puts_it_back_in_the_queue(
+    cluster: Cluster, github: FakeGitHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    open_pull(github)
+    take = JobLease.take
+    failures = [RedisConnectionError("Redis went away for a moment")]
+
+    async def fails_once(lease: JobLease) -> bool:
+        if failures:
+            raise failures.pop()
+        return await take(lease)
+
+    monkeypatch.setattr(JobLease, "take", fails_once)
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+    await cluster.work()
+
+    assert failures == []
+    assert cluster.outcomes() == {("pull_request", "processed"): 1}
+    assert len(github.reviews(REPO, 2)) == 1

@@ -26,7 +26,7 @@ import aiohttp
 from aiohttp import web
 from arq.connections import ArqRedis, RedisSettings
 from arq.constants import in_progress_key_prefix
-from arq.worker import Worker, func
+from arq.worker import Retry, Worker, func
 from redis.exceptions import RedisError
 
 from bot.app import job_payload
@@ -60,6 +60,8 @@ JOB_TIMEOUT = 900
 POLL_SECONDS = 0.05
 # Tries of one delivery: crashes, kills and SIGTERM cancellations each count one.
 MAX_TRIES = 5
+# A job whose start failed on Redis waits this long before it is tried again.
+REDIS_RETRY_SECONDS = 1.0
 
 
 @dataclass
@@ -78,14 +80,25 @@ async def process_delivery(
     state: WorkerState = ctx["wheelwatch"]
     DELIVERY.set(delivery_id)  # this job's task only: every line it logs names the delivery
     lease = JobLease(state.redis, ctx["job_id"], state.config.lease_seconds)
-    if await lease.take():
-        async with lease:
-            outcome = await _process(ctx, event_name, delivery_id, content_type, lease)
-    else:
-        # This worker stalled between arq's start of the job and here, past the lease.
-        outcome = "lease_lost"
-        log.warning("delivery %s: another worker has taken the job; left to it", delivery_id)
-        state.metrics.delivery(event_label(event_name), outcome)
+    try:
+        if await lease.take():
+            async with lease:
+                outcome = await _process(ctx, event_name, delivery_id, content_type, lease)
+        else:
+            # This worker stalled between arq's start of the job and here, past the lease.
+            outcome = "lease_lost"
+            log.warning("delivery %s: another worker has taken the job; left to it", delivery_id)
+            state.metrics.delivery(event_label(event_name), outcome)
+    except RedisError as exc:
+        # Before the delivery's processing began (which catches its own errors): nothing was
+        # done for it. Failed, arq would drop the job while its id stays recorded, so that
+        # GitHub's redelivery would be a duplicate: the delivery would be lost.
+        log.warning(
+            "delivery %s: Redis failed as its job started (%r); back in the queue",
+            delivery_id,
+            exc,
+        )
+        raise Retry(defer=REDIS_RETRY_SECONDS) from exc
     if outcome == "lease_lost":
         # The job, its keys and its body are the other worker's: arq must not end it here.
         ctx["leases_lost"].add(ctx["job_id"])
