@@ -16,6 +16,16 @@ Against each:
    timeout plus 2 s (the guarded server's counts by reason, from /metrics).
 
 A ping makes no GitHub call, so no fake GitHub runs. This is a benchmark, not a test.
+
+    python bench/slowloris.py --guard-cost [--rounds 3] [--seconds 3]
+
+The guard's own cost per request: an aiohttp endpoint that answers "ok", served plainly
+(AppRunner + TCPSite) or through the ConnectionGuard (serve_guarded), each in its own process,
+alternated; wrk (1 thread, 16 connections) on kept-alive connections and with a new connection
+per request (`Connection: close`). Prints the server's CPU time (utime+stime from /proc) per
+request, summed over the rounds, and requests/s; and, first, the guard's own code per request
+timed in-process on stand-ins for aiohttp's handler (best of 5, alternated with the same calls
+made directly), a figure the machine's load moves much less.
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ import json
 import os
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -124,13 +135,141 @@ def closed_counts(port: int) -> dict[str, int]:
     return counts
 
 
+def trivial_server(mode: str, port: int) -> None:
+    """Child: "ok" on GET /, plain or through a ConnectionGuard with serve's defaults."""
+    from aiohttp import web
+
+    from bot.app.connections import ConnectionGuard, serve_guarded
+    from bot.app.metrics import Metrics
+
+    async def ok(_request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def run() -> None:
+        app = web.Application()
+        app.router.add_get("/", ok)
+        if mode == "guarded":
+            guard = ConnectionGuard(max_connections=512, header_seconds=10, metrics=Metrics())
+            await serve_guarded(app, guard, host="127.0.0.1", port=port, access_log=None)
+        else:
+            runner = web.AppRunner(app, access_log=None)
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", port).start()
+        print("READY", port, flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(run())
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def guard_code_cost() -> dict[str, float]:
+    """The guard's own Python per request, in-process: one data_received and one handled
+    request on a kept-alive connection, through the guard and directly, on stand-ins for
+    aiohttp's handler and application (best of 5 x 100,000, microseconds)."""
+    import timeit
+    from types import SimpleNamespace
+
+    from bot.app.connections import ConnectionGuard
+    from bot.app.metrics import Metrics
+
+    class Handler:  # aiohttp's RequestHandler, as far as the guard sees it
+        _request_count = 0
+
+        def data_received(self, _data: bytes) -> None:
+            pass
+
+    async def application(_request: Any) -> Any:
+        return None
+
+    def run(handler: Any, receive: Any, handle: Any, request: Any) -> None:
+        handler._request_count += 1  # the headers of one request are complete
+        receive(b"x")
+        coroutine = handle(request)
+        with contextlib.suppress(StopIteration):
+            coroutine.send(None)
+
+    async def measure() -> dict[str, float]:
+        guard = ConnectionGuard(max_connections=512, header_seconds=10, metrics=Metrics())
+        handler = Handler()
+        connection: Any = guard.connection(lambda: handler)  # type: ignore[arg-type]
+        connection.handler = handler
+        guard._open[handler] = connection  # type: ignore[index]
+        request = SimpleNamespace(protocol=handler, keep_alive=True)
+        guarded = guard.handling(application)
+        ways = {
+            "direct": lambda: run(handler, handler.data_received, application, request),
+            "guarded": lambda: run(handler, connection.data_received, guarded, request),
+        }
+        best: dict[str, list[float]] = {name: [] for name in ways}
+        for _ in range(5):  # alternated
+            for name, way in ways.items():
+                best[name].append(timeit.timeit(way, number=100_000) / 100_000 * 1e6)
+        guard.close()
+        return {name: min(times) for name, times in best.items()}
+
+    return asyncio.run(measure())
+
+
+def guard_cost(rounds: int, seconds: float) -> None:
+    code = guard_code_cost()
+    print(
+        f"guard's code per kept-alive request, in-process: {code['guarded']:.2f} us against "
+        f"{code['direct']:.2f} us without it (+{code['guarded'] - code['direct']:.2f} us)"
+    )
+    if shutil.which("wrk") is None:
+        sys.exit("bench: wrk not found (apt-get install -y wrk)")
+    work = Path(tempfile.mkdtemp(prefix="wheelwatch-guard-cost-"))
+    totals: dict[tuple[str, str], list[float]] = {}
+    for _ in range(rounds):
+        for kind, extra in (("kept-alive", []), ("new connection", ["-H", "Connection: close"])):
+            for mode in ("plain", "guarded"):
+                port = harness.free_port()
+                command = [sys.executable, __file__, "--trivial-server", mode, "--port", str(port)]
+                child = harness.Child([], command=command, log=work / f"{mode}.log")
+                try:
+                    before = cpu_seconds(child.pid)
+                    wrk = [
+                        *("wrk", "-t1", "-c16", f"-d{seconds:g}s", *extra),
+                        f"http://127.0.0.1:{port}/",
+                    ]
+                    out = subprocess.run(wrk, capture_output=True, text=True, check=True).stdout
+                    cpu = cpu_seconds(child.pid) - before
+                finally:
+                    child.stop()
+                requests = int(out.split(" requests in ")[0].split()[-1])
+                total = totals.setdefault((kind, mode), [0.0, 0.0])
+                total[0] += requests
+                total[1] += cpu
+    print(f"{rounds} rounds of {seconds:g} s, load average {os.getloadavg()[0]:.1f}")
+    for (kind, mode), (answered, cpu) in totals.items():
+        print(
+            f"  {kind:14}  {mode:7}  {cpu / answered * 1e6:6.1f} us CPU per request, "
+            f"{answered / (rounds * seconds):7.0f} requests/s"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--connections", type=int, default=1050)
     parser.add_argument("--fd-limit", type=int, default=1024)
     parser.add_argument("--patience", type=float, default=10.0)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--guard-cost", action="store_true")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--trivial-server", choices=("plain", "guarded"), help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.trivial_server:
+        trivial_server(args.trivial_server, args.port)
+        return
+    if args.guard_cost:
+        guard_cost(args.rounds, args.seconds)
+        return
     if shutil.which("prlimit") is None:
         sys.exit("bench: prlimit not found (util-linux)")
     # This process holds every half-sent connection: let it open them all.

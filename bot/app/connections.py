@@ -25,11 +25,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 from aiohttp.web_protocol import RequestHandler
 from yarl import URL
 
@@ -37,6 +36,8 @@ from bot.app.log_limits import RepeatedLines
 from bot.app.metrics import Metrics
 
 log = logging.getLogger(__name__)
+
+RequestHandling = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
 # The cap leaves half the process's descriptors to the rest: GitHub and Redis connections,
 # the analysis processes' pipes, logs, and the sockets asyncio has accepted but not yet handed
@@ -59,8 +60,9 @@ class ConnectionGuard:
         # Open connections by their aiohttp handler (requests know theirs as request.protocol).
         self._open: dict[RequestHandler, _Connection] = {}
         # Connections waiting for a request's headers, oldest first, with their deadlines.
-        # Every wait lasts header_seconds, so the order of deadlines is the order of insertion.
-        self._waiting: OrderedDict[_Connection, float] = OrderedDict()
+        # Every wait lasts header_seconds, so the order of deadlines is the order of insertion
+        # (a dict keeps it, and costs less per request than an OrderedDict).
+        self._waiting: dict[_Connection, float] = {}
         self._expiry: asyncio.TimerHandle | None = None
         metrics.open_connections(lambda: len(self._open))
 
@@ -68,17 +70,24 @@ class ConnectionGuard:
         """The protocol for one accepted connection (a ``loop.create_server`` factory)."""
         return _Connection(self, server)
 
-    @web.middleware
-    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """Marks the end of each request: its connection waits for headers again."""
-        try:
-            return await handler(request)
-        finally:
-            connection = self._open.get(request.protocol)
-            if connection is not None:
-                connection.finished += 1
-                if connection.finished >= connection.started:
-                    self._wait(connection)
+    def handling(self, handle: RequestHandling) -> RequestHandling:
+        """``handle`` (aiohttp's request handler, the application), then the connection waits
+        for the next request's headers. (Not a middleware: an application with one makes
+        aiohttp build and call a middleware chain for every request: in an ad-hoc run a no-op
+        middleware alone cost more CPU per request than everything the guard does.)"""
+
+        async def handle_then_wait(request: web.BaseRequest) -> web.StreamResponse:
+            try:
+                return await handle(request)
+            finally:
+                connection = self._open.get(request.protocol)
+                if connection is not None:
+                    connection.finished += 1
+                    # A request that asked to close its connection leaves nothing to wait for.
+                    if connection.finished >= connection.started and request.keep_alive:
+                        self._wait(connection)
+
+        return handle_then_wait
 
     def close(self) -> None:
         if self._expiry is not None:
@@ -88,7 +97,7 @@ class ConnectionGuard:
     def _admit(self, connection: _Connection, handler: RequestHandler) -> bool:
         if len(self._open) >= self.max_connections:
             if not self._waiting:
-                self._closed("refused", connection.peer)
+                self._closed("refused", connection)
                 return False
             oldest = next(iter(self._waiting))
             self._close(oldest, "evicted")
@@ -98,10 +107,11 @@ class ConnectionGuard:
     def _wait(self, connection: _Connection) -> None:
         loop = asyncio.get_running_loop()
         connection.partial = False
-        self._waiting[connection] = loop.time() + self.header_seconds
-        self._waiting.move_to_end(connection)
+        deadline = loop.time() + self.header_seconds
+        self._waiting.pop(connection, None)  # to the end: it is now the newest
+        self._waiting[connection] = deadline
         if self._expiry is None:
-            self._expiry = loop.call_at(self._waiting[connection], self._expire)
+            self._expiry = loop.call_at(deadline, self._expire)
 
     def _busy(self, connection: _Connection) -> None:
         # Left in place, the timer finds nothing due and moves to the next deadline.
@@ -123,10 +133,11 @@ class ConnectionGuard:
         self._forget(connection)
         assert connection.handler is not None
         connection.handler.force_close()
-        self._closed(reason, connection.peer)
+        self._closed(reason, connection)
 
-    def _closed(self, reason: str, peer: str) -> None:
+    def _closed(self, reason: str, connection: _Connection) -> None:
         self._metrics.connection_closed(reason)
+        peer = connection.peer()
         if reason == "idle":
             log.debug(
                 "closed a kept-alive connection from %s, idle for %gs", peer, self.header_seconds
@@ -168,20 +179,26 @@ class _Connection(asyncio.Protocol):
     without a race whether this connection is still waiting for headers.
     """
 
+    __slots__ = ("finished", "guard", "handler", "partial", "server", "started", "transport")
+
     def __init__(self, guard: ConnectionGuard, server: web.Server) -> None:
         self.guard = guard
         self.server = server
         self.handler: RequestHandler | None = None
-        self.peer = "?"
+        self.transport: asyncio.BaseTransport | None = None
         # Requests whose headers were complete, and requests handled, on this connection.
         self.started = 0
         self.finished = 0
         # Bytes of a request's headers came since the connection began waiting.
         self.partial = False
 
+    def peer(self) -> str:
+        """The client's address, for a log line."""
+        address = self.transport.get_extra_info("peername") if self.transport else None
+        return str(address[0]) if isinstance(address, tuple) else "?"
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        peer = transport.get_extra_info("peername")
-        self.peer = str(peer[0]) if isinstance(peer, tuple) else "?"
+        self.transport = transport
         handler = self.server()
         if not self.guard._admit(self, handler):
             transport.close()  # nothing was read or written: the descriptor goes at once
@@ -253,13 +270,16 @@ async def serve_guarded(
     app: web.Application, guard: ConnectionGuard, *, host: str, port: int, **runner_options: Any
 ) -> web.AppRunner:
     """``app`` listening on ``host:port`` through ``guard``; ``runner.cleanup()`` stops it."""
-    app.middlewares.append(guard.middleware)
     # The guard's lines are bounded wherever the process sends its logs.
     repeated = RepeatedLines()
     log.addFilter(repeated)
     app.on_cleanup.append(lambda _app: _stop(guard, repeated))
     runner = web.AppRunner(app, **runner_options)
     await runner.setup()
+    server = runner.server
+    assert server is not None
+    # Each connection's RequestHandler takes this when the guard creates it (aiohttp 3.9-3.14).
+    server.request_handler = guard.handling(server.request_handler)
     try:
         await GuardedSite(runner, guard, host, port).start()
     except BaseException:
