@@ -282,7 +282,7 @@ def _caller_inputs(files: list[tuple[str, str]]) -> dict[Path, list[Inputs]]:
             continue
         root = _repository_root(Path(path).resolve())
         for call in calls:
-            target = (root / call.target).resolve()
+            target = (root / call.path).resolve()
             if target.is_dir():
                 target = next(
                     (target / n for n in ("action.yml", "action.yaml") if (target / n).is_file()),

@@ -247,3 +247,42 @@ async def test_a_blob_answer_that_is_not_json_is_not_remembered(
     first, second = github.check_runs.values()
     assert first.output["title"] == "1 workflow file could not be analysed"
     assert [a["title"] for a in second.annotations] == ["WW001 prerelease-cache-key"]
+
+
+COMPOSITE = """\
+name: setup
+inputs:
+  python-version:
+    required: true
+runs:
+  using: composite
+  steps:
+    - uses: actions/setup-python@v6
+      with:
+        python-version: ${{ inputs.python-version }}
+    - uses: actions/cache@v5
+      with:
+        path: ~/.cache/pip
+        key: pip-${{ inputs.python-version }}
+"""
+
+
+@pytest.mark.parametrize("prefix", ["./", "$/"])  # $/: GitHub's self-repository syntax
+@pytest.mark.parametrize("action_dir", [".github/actions/setup", ""])
+async def test_a_composite_action_is_analysed_with_the_pre_release_its_caller_passes(
+    prefix: str, action_dir: str, bot: Bot, github: FakeGitHub
+) -> None:
+    caller = (
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n"
+        f"      - uses: {prefix}{action_dir}\n        with:\n          python-version: '3.16-dev'\n"
+    )
+    action = f"{action_dir}/action.yml".lstrip("/")
+    sha = github.git.commit_files(REPO, {WORKFLOW: caller, action: COMPOSITE})
+
+    await bot.deliver("push", push_payload(sha))
+    await bot.settle()
+
+    [run] = github.check_runs.values()
+    assert [(a["path"], a["title"]) for a in run.annotations] == [
+        (action, "WW001 prerelease-cache-key")
+    ]

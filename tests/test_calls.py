@@ -10,6 +10,7 @@ import pytest
 from support import TODAY, analyse
 
 from bot.cli import main
+from bot.engine.actions import parse_uses
 from bot.engine.calls import local_calls
 
 CALLER = """\
@@ -51,7 +52,7 @@ jobs:
 
 def test_a_caller_passes_its_matrix_values_as_inputs() -> None:
     (call,) = local_calls(CALLER)
-    assert call.target == "./.github/workflows/reusable.yml"
+    assert call.path == ".github/workflows/reusable.yml"
     assert call.inputs == (
         {"python-version": "3.14", "extra": "fixed"},
         {"python-version": "3.16-dev", "extra": "fixed"},
@@ -65,7 +66,7 @@ def test_step_level_local_actions_are_calls_too() -> None:
         "      - uses: actions/checkout@v5\n"
     )
     (call,) = local_calls(caller)
-    assert (call.target, call.inputs) == ("./.github/actions/setup", ({"python": "3.16"},))
+    assert (call.path, call.inputs) == (".github/actions/setup", ({"python": "3.16"},))
 
 
 def test_called_file_with_unknown_inputs_is_not_flagged() -> None:
@@ -117,3 +118,84 @@ def test_cli_fixes_the_called_workflow(repo: Path, capsys: pytest.CaptureFixture
     fixed = (repo / ".github/workflows/reusable.yml").read_text()
     assert "${{ steps.setup-python.outputs.python-version }}" in fixed
     assert textwrap.dedent(CALLER) == (repo / ".github/workflows/ci.yml").read_text()
+
+
+# --- GitHub's self-repository syntax: ``uses: $/path`` is this repository at this commit ---
+
+COMPOSITE = """\
+name: setup
+inputs:
+  python-version:
+    required: true
+runs:
+  using: composite
+  steps:
+    - uses: actions/setup-python@v6
+      with:
+        python-version: ${{ inputs.python-version }}
+    - uses: actions/cache@v5
+      with:
+        path: ~/.cache/pip
+        key: pip-${{ inputs.python-version }}
+"""
+
+
+def composite_caller(uses: str) -> str:
+    return (
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n"
+        f"      - uses: {uses}\n        with:\n          python-version: '3.16-dev'\n"
+    )
+
+
+def test_a_self_repository_step_is_a_call_to_that_path() -> None:
+    (call,) = local_calls(composite_caller("$/.github/actions/setup"))
+    assert (call.path, call.inputs) == (".github/actions/setup", ({"python-version": "3.16-dev"},))
+
+
+def test_a_self_repository_job_is_a_call_to_that_reusable_workflow() -> None:
+    (call,) = local_calls(CALLER.replace("./.github", "$/.github"))
+    assert call.path == ".github/workflows/reusable.yml"
+    assert len(call.inputs) == 2
+
+
+def test_both_ways_of_naming_one_file_are_one_call() -> None:
+    text = composite_caller("./.github/actions/setup") + (
+        "  b:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - uses: $/.github/actions/setup\n        with:\n          python-version: '3.15'\n"
+    )
+    (call,) = local_calls(text)
+    assert call.path == ".github/actions/setup"
+    assert call.inputs == ({"python-version": "3.16-dev"}, {"python-version": "3.15"})
+
+
+def test_the_repository_root_action_is_called_with_a_bare_prefix() -> None:
+    assert [call.path for call in local_calls(composite_caller("$/"))] == ["."]
+    assert [call.path for call in local_calls(composite_caller("./"))] == ["."]
+
+
+def test_a_self_repository_step_is_not_a_marketplace_action() -> None:
+    assert parse_uses("$/.github/actions/setup") is None
+
+
+@pytest.mark.parametrize("prefix", ["./", "$/"])
+@pytest.mark.parametrize("action_dir", [".github/actions/setup", ""])
+def test_cli_flags_a_composite_action_with_its_callers_prerelease(
+    prefix: str,
+    action_dir: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    workflows = tmp_path / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    (workflows / "ci.yml").write_text(composite_caller(prefix + action_dir))
+    action = tmp_path / action_dir / "action.yml"
+    action.parent.mkdir(parents=True, exist_ok=True)
+    action.write_text(COMPOSITE)
+    monkeypatch.chdir(tmp_path)
+
+    assert main(["check", "--as-of", str(TODAY), "--format", "json"]) == 1
+    findings = json.loads(capsys.readouterr().out)["findings"]
+    assert [(f["path"], f["rule"]) for f in findings] == [
+        (str(Path(action_dir) / "action.yml"), "WW001")
+    ]

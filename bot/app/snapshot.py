@@ -13,7 +13,6 @@ import base64
 import binascii
 import contextlib
 import logging
-import posixpath
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -255,7 +254,7 @@ def caller_inputs(texts: dict[str, str], paths: set[str]) -> dict[str, list[Inpu
     found: dict[str, list[Inputs]] = {}
     for text in texts.values():
         for call in local_calls(text):
-            target = resolve_target(call.target, paths)
+            target = resolve_target(call.path, paths)
             if target is None:
                 continue
             known = found.setdefault(target, [])
@@ -263,12 +262,13 @@ def caller_inputs(texts: dict[str, str], paths: set[str]) -> dict[str, list[Inpu
     return found
 
 
-def resolve_target(target: str, paths: set[str] | Sequence[str]) -> str | None:
-    """``./.github/workflows/x.yml`` or ``./actions/setup`` as a path in the tree."""
-    path = posixpath.normpath(target.strip().removeprefix("./"))
+def resolve_target(path: str, paths: set[str] | Sequence[str]) -> str | None:
+    """A call's path (``.github/workflows/x.yml``, ``actions/setup``, ``.`` for the root's
+    action) as a file in the tree."""
     if path.startswith(".."):
         return None
-    for candidate in (path, f"{path}/action.yml", f"{path}/action.yaml"):
+    directory = "" if path == "." else f"{path}/"
+    for candidate in (path, f"{directory}action.yml", f"{directory}action.yaml"):
         if candidate in paths:
             return candidate
     return None

@@ -36,9 +36,10 @@ class ActionRef:
 
 
 def parse_uses(text: str, line_text: str = "") -> ActionRef | None:
-    """Parse ``owner/repo[/path]@ref``; ``None`` for docker:// and local ``./`` actions."""
+    """Parse ``owner/repo[/path]@ref``; ``None`` for docker:// and this repository's own
+    actions (``./path``, and ``$/path``, GitHub's self-repository syntax)."""
     text = text.strip()
-    if text.startswith(("docker://", "./", ".\\")) or "@" not in text:
+    if text.startswith(("docker://", "./", ".\\", "$/")) or "@" not in text:
         return None
     target, _, ref = text.rpartition("@")
     parts = target.split("/")
