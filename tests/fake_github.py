@@ -243,10 +243,12 @@ class Chaos:
     """Random faults: each call draws once; rates are shares of all calls (seeded, repeatable)."""
 
     server_errors: float = 0.0  # 502 Bad Gateway
-    timeouts: float = 0.0  # no answer for ``stall_seconds`` (the client should give up first)
+    timeouts: float = 0.0  # a stall: no answer, so only the client's timeout ends the call
     rate_limits: float = 0.0  # 403 secondary rate limit with ``retry-after``
     retry_after: str = "1"
-    stall_seconds: float = 10.0
+    # None: a stall never answers, so it cannot race the client's timeout (the tests). The
+    # bench's fake, a process of its own, answers 504 after this many seconds instead.
+    stall_seconds: float | None = None
     # Share of writes (POST, PATCH; tokens aside) applied whose answer is then lost, each
     # in one of the LOST_ANSWERS ways; drawn separately from the faults above.
     lost_writes: float = 0.0
@@ -281,7 +283,10 @@ class Chaos:
         if kind == "502":
             return web.json_response({"message": "Server Error"}, status=502)
         if kind == "timeout":
-            await asyncio.sleep(self.stall_seconds)
+            if self.stall_seconds is None:
+                await asyncio.Event().wait()  # never answers, as stall() and lose("stall")
+            else:
+                await asyncio.sleep(self.stall_seconds)
             return web.json_response({"message": "fake stall"}, status=504)
         return web.json_response(
             {
