@@ -467,7 +467,7 @@ async def test_replaced_delivery_is_counted_logged_and_its_redelivery_is_a_dupli
     cluster: Cluster, caplog: pytest.LogCaptureFixture
 ) -> None:
     await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
-    with caplog.at_level(logging.INFO):
+    with caplog.at_level(logging.DEBUG):
         await cluster.deliver("pull_request", pull_request_payload("synchronize"), delivery_id="d2")
     again = await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1", web=1)
 
@@ -475,6 +475,19 @@ async def test_replaced_delivery_is_counted_logged_and_its_redelivery_is_a_dupli
     assert 'wheelwatch_deliveries_total{event="pull_request",outcome="superseded"} 1.0' in text
     assert "delivery d1: replaced in the queue by d2" in caplog.text
     assert await again.json() == {"status": "duplicate"}
+
+
+async def test_replaced_delivery_is_logged_at_debug_as_in_the_embedded_mode(
+    cluster: Cluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A normal event (every burst about a pull request replaces), counted by the metric
+    # ``superseded``: at INFO it would be one line per push in a busy repository.
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+    with caplog.at_level(logging.DEBUG):
+        await cluster.deliver("pull_request", pull_request_payload("synchronize"), delivery_id="d2")
+
+    [line] = [r for r in caplog.records if "replaced in the queue" in r.getMessage()]
+    assert line.levelno == logging.DEBUG
 
 
 async def test_deliveries_about_different_subjects_all_wait(

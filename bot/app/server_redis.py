@@ -134,8 +134,10 @@ class RedisWebhook:
             return self._answer(503, "busy, redeliver later", name, "refused_503")
         if accepted.replaced_id is not None:
             # Its subject's later delivery does its work; see WebhookService._supersede.
+            # The metric is what an operator watches; the line, as in the embedded mode, is
+            # for debugging (at INFO it was one line per push in a busy repository).
             self.metrics.delivery(event_label(accepted.replaced_event or ""), "superseded")
-            log.info(
+            log.debug(
                 "delivery %s: replaced in the queue by %s, a later delivery about %s",
                 accepted.replaced_id,
                 delivery_id,
