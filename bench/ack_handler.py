@@ -1,15 +1,16 @@
 """CPU per call of the webhook handler alone, in-process: no HTTP parsing, no socket.
 
-    python bench/ack_handler.py embedded|redis|baseline [--calls N] [--rounds R]
+    python bench/ack_handler.py embedded|redis|baseline [--calls N] [--rounds R] [--concurrency C]
 
-wrk's figures (bench/webhook_ack.py) swing by ±30 % on this shared machine; this measures only
-what the App's handler adds to what aiohttp and the kernel do for any endpoint, so it moves
-less. Requests are built beforehand (aiohttp's make_mocked_request, the signed
-pull_request.opened.2 body already received) and handled 64 at a time (asyncio.gather), as
-wrk's 64 connections arrive; the cyclic GC is off while timing (its pauses land on whichever
-call allocates). ``redis`` starts a redis-server on a Unix socket. Prints the best of R rounds
-in µs of process CPU per call. To compare commits, run it with ``PYTHONPATH`` pointing at an
-export of the other commit (``git archive``). A benchmark, not a test: it asserts nothing.
+wrk's figures (bench/webhook_ack.py) swing by ±30 % on this shared machine; this measures only what
+the App's handler adds to what aiohttp and the kernel do for any endpoint, so it moves less.
+Requests are built beforehand (aiohttp's make_mocked_request, the signed pull_request.opened.2 body
+already received) and handled 64 at a time (asyncio.gather), as wrk's 64 connections arrive
+(``--concurrency 1``: one at a time, as wrk's 1 connection); the cyclic GC is off while timing (its
+pauses land on whichever call allocates). ``redis`` starts a redis-server on a Unix socket. Prints
+the best of R rounds in µs of process CPU per call. To compare commits, run it with ``PYTHONPATH``
+pointing at an export of the other commit (``git archive``). A benchmark, not a test: it asserts
+nothing.
 """
 
 from __future__ import annotations
@@ -30,8 +31,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness
 from aiohttp import streams, web
 from aiohttp.test_utils import make_mocked_request
-
-CONCURRENCY = 64
 
 
 class _Protocol:
@@ -60,7 +59,9 @@ def signed_request(app: web.Application, body: bytes, signature: str, n: int) ->
     return make_mocked_request("POST", "/webhook", headers=headers, payload=payload, app=app)
 
 
-async def measure(mode: str, calls: int, rounds: int, redis_socket: Path | None) -> None:
+async def measure(
+    mode: str, calls: int, rounds: int, concurrency: int, redis_socket: Path | None
+) -> None:
     from fake_github import APP_ID, SECRET, WEBHOOKS, app_key_pair
 
     from bot.app.config import AppConfig
@@ -107,13 +108,16 @@ async def measure(mode: str, calls: int, rounds: int, redis_socket: Path | None)
         gc.collect()
         gc.disable()
         started = time.process_time()
-        for first in range(0, calls, CONCURRENCY):
-            batch = requests[first : first + CONCURRENCY]
+        for first in range(0, calls, concurrency):
+            batch = requests[first : first + concurrency]
             answers = await asyncio.gather(*(handler(request) for request in batch))
             statuses.update(answer.status for answer in answers)
         best = min(best, (time.process_time() - started) / calls * 1e6)
         gc.enable()
-    print(f"{mode}: {best:.1f} us of CPU per call (best of {rounds}); answers {sorted(statuses)}")
+    print(
+        f"{mode} at {concurrency}: {best:.1f} us of CPU per call (best of {rounds});",
+        f"answers {sorted(statuses)}",
+    )
 
 
 def main() -> None:
@@ -121,6 +125,7 @@ def main() -> None:
     parser.add_argument("mode", choices=["embedded", "redis", "baseline"])
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--concurrency", type=int, default=64)
     args = parser.parse_args()
     redis_server = None
     socket = None
@@ -133,7 +138,7 @@ def main() -> None:
             ready_file=socket,
         )
     try:
-        asyncio.run(measure(args.mode, args.calls, args.rounds, socket))
+        asyncio.run(measure(args.mode, args.calls, args.rounds, args.concurrency, socket))
     finally:
         if redis_server is not None:
             redis_server.stop()
