@@ -596,7 +596,8 @@ async def test_worker_does_not_try_to_take_a_job_another_worker_is_running(
     polling.cancel()
     await worker.close()  # once delivery-2's job has ended
 
-    assert commands["cmdstat_watch"]["calls"] == 1  # delivery-2's, to take it
+    # A take of a job reads its place in the queue (ZSCORE) once: delivery-2's.
+    assert commands["cmdstat_zscore"]["calls"] == 1
 
 
 def writes(github: FakeGitHub) -> list[str]:

@@ -26,6 +26,7 @@ import aiohttp
 from aiohttp import web
 from arq.connections import ArqRedis, RedisSettings
 from arq.constants import in_progress_key_prefix
+from arq.utils import timestamp_ms
 from arq.worker import Retry, Worker, func
 from redis.exceptions import RedisError
 
@@ -182,21 +183,56 @@ return free
 """
 
 
+# KEYS: a job's in-progress key, arq's queue. ARGV: the job id, now (ms), the lease (ms).
+# Starts the job as arq's start_jobs does (WATCH, EXISTS, ZSCORE, then MULTI/PSETEX/EXEC:
+# four round trips), atomically in one: the job's score, or nil if another worker has started
+# it, it has left the queue (ended, replaced) or it is deferred to later.
+_START = """
+local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if not score or tonumber(score) > tonumber(ARGV[2]) then return false end
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[3])
+return score
+"""
+
+
 class _Worker(Worker):
     async def start_jobs(self, job_ids: list[bytes]) -> None:
-        """arq's, given only the jobs that no worker is running.
+        """arq's, given only the jobs that no worker is running, each started in one script.
 
         arq leaves a running job in its queue until it ends, at the queue's head, and reads
         the head at every poll: it tried each running job again (WATCH, EXISTS, ZSCORE,
         UNWATCH: four round trips) before it reached a free one, 2.3 times per job it started
         with one worker process and 4.3 times with two (bench/redis_scale.py). One script call
-        leaves them out; a job that another worker starts meanwhile still fails arq's WATCH.
+        leaves them out; one more starts each free job (:data:`_START`), where arq's
+        transaction took four round trips, whose building in redis-py cost the worker's CPU.
         """
-        if job_ids:
-            keys = [in_progress_key_prefix + job_id.decode() for job_id in job_ids]
-            free = await self.pool.register_script(_NOT_RUNNING)(keys=keys)
-            job_ids = [job_ids[int(place) - 1] for place in free]
-        await super().start_jobs(job_ids)
+        if not job_ids:
+            return
+        keys = [in_progress_key_prefix + job_id.decode() for job_id in job_ids]
+        free = await self.pool.register_script(_NOT_RUNNING)(keys=keys)
+        start = self.pool.register_script(_START)
+        lease_ms = int(self.in_progress_timeout_s * 1000)
+        for place in free:
+            job_id = job_ids[int(place) - 1].decode()
+            # arq's bounds: a slot of the semaphore, and max_jobs over the worker's life.
+            await self.sem.acquire()
+            if self.job_counter >= self.max_jobs:
+                self.sem.release()
+                return
+            self.job_counter += 1
+            try:
+                keys = [in_progress_key_prefix + job_id, self.queue_name]
+                score = await start(keys=keys, args=[job_id, timestamp_ms(), lease_ms])
+            except BaseException:
+                self._release_sem_dec_counter_on_complete()
+                raise
+            if score is None:  # started elsewhere meanwhile, ended, replaced or deferred
+                self._release_sem_dec_counter_on_complete()
+                continue
+            task = self.loop.create_task(self.run_job(job_id, int(float(score))))
+            task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
+            self.tasks[job_id] = task
 
     async def finish_job(self, job_id: str, *args: Any, **kwargs: Any) -> None:
         """arq's end of a job (delete its in-progress key, take it off the queue), except
