@@ -20,6 +20,7 @@ import orjson
 import pytest
 import redis.asyncio
 from aiohttp.test_utils import TestClient
+from arq.utils import timestamp_ms as now_ms
 from fake_github import (
     HEAD_SHA,
     REPO,
@@ -48,7 +49,7 @@ from bot.app.queue_redis import (
 from bot.app.replay import webhook_headers
 from bot.app.server_redis import REDIS_WEBHOOK, create_redis_app
 from bot.app.snapshot import Analyser
-from bot.app.worker import build_worker
+from bot.app.worker import START_JOB, build_worker
 
 WORKFLOW = ".github/workflows/ci.yml"
 CREATE_REVIEW = "POST /repos/{owner}/{repo}/pulls/{pull_number}/reviews"
@@ -568,6 +569,46 @@ async def test_worker_that_read_the_queue_cannot_start_a_job_replaced_meanwhile(
             await pipe.execute()
 
 
+async def test_worker_starts_a_queued_job_for_the_lease(
+    cluster: Cluster, store: redis.asyncio.Redis
+) -> None:
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+    start = store.register_script(START_JOB)
+
+    score = await start(keys=["arq:in-progress:d1", "arq:queue"], args=["d1", now_ms(), 5000])
+
+    assert float(score) == await store.zscore("arq:queue", "d1")
+    assert await store.get("arq:in-progress:d1") == b"1"
+    assert 0 < await store.pttl("arq:in-progress:d1") <= 5000
+
+
+async def test_worker_cannot_start_a_job_replaced_after_it_read_the_queue(
+    cluster: Cluster, store: redis.asyncio.Redis
+) -> None:
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+    assert await queued(store) == ["d1"]  # what the worker read
+    await cluster.deliver("pull_request", pull_request_payload("synchronize"), delivery_id="d2")
+    start = store.register_script(START_JOB)
+
+    score = await start(keys=["arq:in-progress:d1", "arq:queue"], args=["d1", now_ms(), 5000])
+
+    assert score is None
+    assert await store.get("arq:in-progress:d1") == b"replaced"
+
+
+async def test_worker_does_not_start_a_job_deferred_to_later(
+    cluster: Cluster, store: redis.asyncio.Redis
+) -> None:
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+    await store.zadd("arq:queue", {"d1": now_ms() + 60_000})  # as arq's Retry(defer=60)
+    start = store.register_script(START_JOB)
+
+    score = await start(keys=["arq:in-progress:d1", "arq:queue"], args=["d1", now_ms(), 5000])
+
+    assert score is None
+    assert await store.exists("arq:in-progress:d1") == 0
+
+
 async def test_signed_body_that_is_not_json_is_refused_by_the_web_process(
     cluster: Cluster, store: redis.asyncio.Redis
 ) -> None:
@@ -656,6 +697,28 @@ async def test_try_takes_a_job_only_as_arq_marked_it_when_it_started(
     await first.check()
     with pytest.raises(LeaseLost):
         await second.check()
+
+
+async def test_try_reads_the_keys_it_was_given_as_it_takes_the_job(
+    store: redis.asyncio.Redis,
+) -> None:
+    await store.set("arq:in-progress:d1", b"1", px=60_000)
+    await store.set(body_key("d1"), b"{}")
+    lease = JobLease(store, "d1", 3, reads=(body_key("d1"), delivery_key("d1")))  # type: ignore[arg-type]
+
+    assert await lease.take()
+    assert lease.read == [b"{}", None]  # the delivery's arrival is not recorded
+
+
+async def test_try_takes_the_job_after_redis_forgot_its_scripts(
+    store: redis.asyncio.Redis,
+) -> None:
+    await store.set("arq:in-progress:d1", b"1", px=60_000)
+    lease = JobLease(store, "d1", lease_seconds=3)  # type: ignore[arg-type]
+    await store.script_flush()  # as a restarted Redis has
+
+    assert await lease.take()
+    await lease.check()
 
 
 async def test_redis_failing_as_a_job_starts_puts_it_back_in_the_queue(

@@ -40,7 +40,7 @@ import itertools
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -421,8 +421,13 @@ class JobLease:
     :meth:`check`, awaited before each write to GitHub, raises ``LeaseLost``.
     """
 
-    def __init__(self, redis: ArqRedis, job_id: str, lease_seconds: float) -> None:
+    def __init__(
+        self, redis: ArqRedis, job_id: str, lease_seconds: float, *, reads: Sequence[str] = ()
+    ) -> None:
         self._redis = redis
+        # What a job reads as it starts (its body, its arrival) costs no round trip of its own.
+        self._reads = list(reads)
+        self.read: list[bytes | None] = []
         self._key = in_progress_key_prefix + job_id
         self._token = secrets.token_hex(8)
         self._lease_ms = int(lease_seconds * 1000)
@@ -431,9 +436,23 @@ class JobLease:
         self._task: asyncio.Task[Any] | None = None
 
     async def take(self) -> bool:
-        """Put this try's token on the job; False if another try already has."""
-        taken = await self._take(keys=[self._key], args=[self._token, self._lease_ms])
-        return bool(taken)
+        """Put this try's token on the job; False if another try already has. The keys given
+        as ``reads`` are read right after, in the same round trip, into :attr:`read`."""
+        for _ in range(2):
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.evalsha(self._take.sha, 1, self._key, self._token, str(self._lease_ms))
+                for key in self._reads:
+                    pipe.get(key)
+                replies = await pipe.execute(raise_on_error=False)
+            if not isinstance(replies[0], NoScriptError):
+                break
+            # Redis restarted or flushed its scripts: nothing was taken; load it, once more.
+            await self._redis.script_load(_TAKE_JOB)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        self.read = list(replies[1:])
+        return bool(replies[0])
 
     async def check(self) -> None:
         """Raises ``LeaseLost`` unless the job still holds this try's token."""

@@ -45,6 +45,7 @@ from bot.app.queue_redis import (
     RedisIntake,
     RedisOrder,
     body_key,
+    delivery_key,
     drop_body,
     forget,
 )
@@ -80,11 +81,19 @@ async def process_delivery(
     """One job: hold it, decode the delivery, take its place in its subject's order, process."""
     state: WorkerState = ctx["wheelwatch"]
     DELIVERY.set(delivery_id)  # this job's task only: every line it logs names the delivery
-    lease = JobLease(state.redis, ctx["job_id"], state.config.lease_seconds)
+    lease = JobLease(
+        state.redis,
+        ctx["job_id"],
+        state.config.lease_seconds,
+        reads=(body_key(delivery_id), delivery_key(delivery_id)),
+    )
     try:
         if await lease.take():
+            body, arrival = lease.read
             async with lease:
-                outcome = await _process(ctx, event_name, delivery_id, content_type, lease)
+                outcome = await _process(
+                    ctx, event_name, delivery_id, content_type, lease, body, arrival
+                )
         else:
             # This worker stalled between arq's start of the job and here, past the lease.
             outcome = "lease_lost"
@@ -111,8 +120,16 @@ async def process_delivery(
 
 
 async def _process(
-    ctx: dict[str, Any], event_name: str, delivery_id: str, content_type: str, lease: JobLease
+    ctx: dict[str, Any],
+    event_name: str,
+    delivery_id: str,
+    content_type: str,
+    lease: JobLease,
+    body: bytes | None,
+    arrival_number: bytes | None,
 ) -> str:
+    """``body`` and ``arrival_number``: the values of the delivery's keys, read as the job
+    was taken (None: not in Redis)."""
     state: WorkerState = ctx["wheelwatch"]
     waited = max(0.0, time.time() - ctx["enqueue_time"].timestamp())
     received = time.monotonic() - waited
@@ -125,7 +142,6 @@ async def _process(
         "X-GitHub-Event": event_name,
         "X-GitHub-Delivery": delivery_id,
     }
-    body = await state.redis.get(body_key(delivery_id))
     if body is None:
         log.warning("delivery %s: its body is no longer in Redis; skipped", delivery_id)
         state.metrics.delivery(event_label(event_name), "malformed")
@@ -141,7 +157,10 @@ async def _process(
     if not ROUTER.fetch(event):
         state.metrics.delivery(event_label(event_name), "ignored")
         return "ignored"
-    arrival = await state.order.arrival(delivery_id)
+    if arrival_number is None:  # forgotten: a new one
+        arrival = await state.order.arrival(delivery_id)
+    else:
+        arrival = int(arrival_number)
     ticket = await state.order.take(subject_of(event), arrival)
     outcome = await state.processor.process(
         event,
@@ -187,7 +206,7 @@ return free
 # Starts the job as arq's start_jobs does (WATCH, EXISTS, ZSCORE, then MULTI/PSETEX/EXEC:
 # four round trips), atomically in one: the job's score, or nil if another worker has started
 # it, it has left the queue (ended, replaced) or it is deferred to later.
-_START = """
+START_JOB = """
 local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
 if not score or tonumber(score) > tonumber(ARGV[2]) then return false end
 if redis.call('EXISTS', KEYS[1]) == 1 then return false end
@@ -204,14 +223,14 @@ class _Worker(Worker):
         the head at every poll: it tried each running job again (WATCH, EXISTS, ZSCORE,
         UNWATCH: four round trips) before it reached a free one, 2.3 times per job it started
         with one worker process and 4.3 times with two (bench/redis_scale.py). One script call
-        leaves them out; one more starts each free job (:data:`_START`), where arq's
+        leaves them out; one more starts each free job (:data:`START_JOB`), where arq's
         transaction took four round trips, whose building in redis-py cost the worker's CPU.
         """
         if not job_ids:
             return
         keys = [in_progress_key_prefix + job_id.decode() for job_id in job_ids]
         free = await self.pool.register_script(_NOT_RUNNING)(keys=keys)
-        start = self.pool.register_script(_START)
+        start = self.pool.register_script(START_JOB)
         lease_ms = int(self.in_progress_timeout_s * 1000)
         for place in free:
             job_id = job_ids[int(place) - 1].decode()
