@@ -66,7 +66,7 @@ async def leftovers(store: redis.asyncio.Redis) -> list[bytes]:
     return [key async for key in store.scan_iter("wheelwatch:staged:*")]
 
 
-async def test_deliveries_accepted_together_share_one_round_trip(
+async def test_deliveries_arriving_while_one_is_sent_share_the_next_round_trip(
     arq_redis: ArqRedis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     intake = RedisIntake(arq_redis, queue_size=100)
@@ -84,7 +84,42 @@ async def test_deliveries_accepted_together_share_one_round_trip(
     arrivals = await asyncio.gather(*(accept(intake, f"d{n}") for n in range(20)))
 
     assert sorted(arrivals) == list(range(2, 22))
-    assert len(pipelines) == 1
+    assert len(pipelines) == 2  # d0 at once, alone; the 19 behind it together
+
+
+async def test_lone_delivery_is_sent_by_its_own_caller(
+    arq_redis: ArqRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Nothing to wait for: no sender task of its own (its cost was most of a lone delivery's
+    # bookkeeping, bench/README.md).
+    intake = RedisIntake(arq_redis, queue_size=100)
+    senders: list[asyncio.Task[Any] | None] = []
+    pipelined = intake._pipelined
+
+    async def recorded(batch: Any) -> Any:
+        senders.append(asyncio.current_task())
+        return await pipelined(batch)
+
+    monkeypatch.setattr(intake, "_pipelined", recorded)
+    caller = asyncio.ensure_future(accept(intake, "lone"))
+
+    assert await caller == 1
+    assert senders == [caller]
+
+
+async def test_deliveries_behind_a_lone_one_whose_caller_gave_up_are_still_sent(
+    arq_redis: ArqRedis, store: redis.asyncio.Redis
+) -> None:
+    intake = RedisIntake(arq_redis, queue_size=100)
+    lone = asyncio.ensure_future(accept(intake, "lone"))
+    await asyncio.sleep(0)  # on its way to Redis
+    behind = asyncio.ensure_future(accept(intake, "behind"))
+    await asyncio.sleep(0)  # waiting for the next round trip
+    lone.cancel()
+
+    assert await behind in (1, 2)  # whether the lone one's script ran or not
+    assert lone.cancelled()
+    assert await store.exists(delivery_key("behind")) == 1
 
 
 async def test_duplicate_within_one_batch_is_accepted_once(
@@ -166,12 +201,14 @@ async def test_delivery_whose_caller_gave_up_before_it_was_sent_is_left_out(
     arq_redis: ArqRedis, store: redis.asyncio.Redis
 ) -> None:
     intake = RedisIntake(arq_redis, queue_size=100)
+    lone = asyncio.ensure_future(accept(intake, "lone"))  # sent at once
     abandoned = asyncio.ensure_future(accept(intake, "gone"))
     kept = asyncio.ensure_future(accept(intake, "kept"))
-    await asyncio.sleep(0)  # both have joined the batch
+    await asyncio.sleep(0)  # both wait behind the lone one, for the next round trip
     abandoned.cancel()
 
-    assert await kept == 1
+    assert await lone == 1
+    assert await kept == 2
     assert abandoned.cancelled()
     assert await store.exists(delivery_key("gone")) == 0
 
