@@ -8,9 +8,10 @@ Requests are built beforehand (aiohttp's make_mocked_request, the signed pull_re
 already received) and handled 64 at a time (asyncio.gather), as wrk's 64 connections arrive
 (``--concurrency 1``: one at a time, as wrk's 1 connection); the cyclic GC is off while timing (its
 pauses land on whichever call allocates). ``redis`` starts a redis-server on a Unix socket. Prints
-the best of R rounds in µs of process CPU per call. To compare commits, run it with ``PYTHONPATH``
-pointing at an export of the other commit (``git archive``). A benchmark, not a test: it asserts
-nothing.
+the best of R rounds in µs of process CPU per call. To compare commits, run the other commit's
+export of this script (``git archive``; copy this one there for options it lacks): ``harness`` puts
+its own checkout first on ``sys.path``, so ``PYTHONPATH`` alone does not pick the code. A benchmark,
+not a test: it asserts nothing.
 """
 
 from __future__ import annotations
