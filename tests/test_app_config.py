@@ -43,6 +43,9 @@ def test_missing_variable_is_named(name: str) -> None:
         ("GITHUB_APP_ID", "my-app"),
         ("LOG_LEVEL", "LOUD"),
         ("WHEELWATCH_AS_OF", "yesterday"),
+        ("WHEELWATCH_RERUN_DELAYS", "soon"),
+        ("WHEELWATCH_RERUN_DELAYS", "30,-1"),
+        ("WHEELWATCH_RERUN_DELAYS", "nan"),
     ],
 )
 def test_malformed_variable_is_named(name: str, value: str) -> None:
@@ -169,3 +172,15 @@ def test_redis_url_must_name_a_redis_scheme_without_echoing_it() -> None:
 
     assert "WHEELWATCH_REDIS_URL" in str(caught.value)
     assert "hunter2" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "delays"),
+    [(None, (30.0, 120.0, 600.0)), ("5, 60", (5.0, 60.0)), ("none", ())],
+)
+def test_the_delays_before_running_a_delivery_again_can_be_set(
+    value: str | None, delays: tuple[float, ...]
+) -> None:
+    env = ENV if value is None else {**ENV, "WHEELWATCH_RERUN_DELAYS": value}
+
+    assert AppConfig.from_env(env).rerun_delays == delays

@@ -7,8 +7,12 @@ for the next delivery about it.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Callable
 from typing import Any
 
+import pytest
 from app_fixtures import Bot
 from fake_github import (
     HEAD_SHA,
@@ -116,3 +120,111 @@ async def test_a_commit_whose_tree_could_not_be_read_is_left_to_the_next_deliver
 
     [run] = github.check_runs.values()
     assert run.status == "completed"
+
+
+async def test_a_delivery_whose_check_run_creation_failed_every_try_is_run_again(
+    make_bot: Callable[..., Any], github: FakeGitHub
+) -> None:
+    bot: Bot = await make_bot(rerun_delays=(0.0,))
+    open_unsafe_pull(github)
+    github.fail("POST", r"/check-runs$", 502, times=4)  # every send of the first run
+
+    await bot.deliver("pull_request", pull_request_payload(), delivery_id="d-1")
+    await bot.settle()
+
+    [run] = github.check_runs.values()
+    assert run.status == "completed"
+    assert len(github.reviews(REPO, 2)) == 1
+    assert bot.app[SERVICE].metrics.deliveries[("pull_request", "processed")] == 1
+
+
+async def test_a_rerun_of_a_delivery_that_created_its_check_run_posts_nothing_twice(
+    make_bot: Callable[..., Any], github: FakeGitHub
+) -> None:
+    bot: Bot = await make_bot(rerun_delays=(0.0,))
+    open_unsafe_pull(github)
+    github.fail("POST", r"/pulls/2/reviews$", 502, times=4)  # after the check run exists
+
+    await bot.deliver("pull_request", pull_request_payload(), delivery_id="d-1")
+    await bot.settle()
+
+    assert len(github.check_runs) == 1
+    assert len(github.reviews(REPO, 2)) == 1
+
+
+async def test_a_delivery_refused_with_a_404_is_not_run_again(
+    make_bot: Callable[..., Any], github: FakeGitHub
+) -> None:
+    bot: Bot = await make_bot(rerun_delays=(0.0,))
+    open_unsafe_pull(github)
+    github.fail("GET", r"/pulls/2/files", 404)
+
+    await bot.deliver("pull_request", pull_request_payload(), delivery_id="d-1")
+    await bot.settle()
+
+    assert github.count()["GET /repos/{owner}/{repo}/pulls/{pull_number}/files"] == 1
+    assert bot.app[SERVICE].metrics.deliveries[("pull_request", "rerun")] == 0
+
+
+async def test_a_delivery_still_failing_after_its_reruns_is_given_up_once_and_named(
+    make_bot: Callable[..., Any], github: FakeGitHub, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot: Bot = await make_bot(rerun_delays=(0.0, 0.0))
+    open_unsafe_pull(github)
+    github.fail("GET", r"/pulls/2/files", 502, times=1000)
+
+    with caplog.at_level(logging.WARNING):
+        await bot.deliver("pull_request", pull_request_payload(), delivery_id="d-1")
+        await bot.settle()
+
+    assert github.count()["GET /repos/{owner}/{repo}/pulls/{pull_number}/files"] == 3 * 5
+    outcomes = bot.app[SERVICE].metrics.deliveries
+    assert (outcomes[("pull_request", "rerun")], outcomes[("pull_request", "given_up")]) == (2, 1)
+    [line] = [r.getMessage() for r in caplog.records if "given up" in r.getMessage()]
+    assert "delivery d-1" in line
+
+
+async def test_a_rerun_of_a_delivery_superseded_meanwhile_posts_nothing(
+    make_bot: Callable[..., Any], github: FakeGitHub
+) -> None:
+    bot: Bot = await make_bot(rerun_delays=(30.0,))
+    service = bot.app[SERVICE]
+    timer_done = asyncio.Event()
+
+    async def timer(_delay: float) -> None:
+        await timer_done.wait()
+
+    service.rerun_timer = timer
+    open_unsafe_pull(github)
+    github.fail("POST", r"/check-runs$", 502, times=4)  # the first run's every send
+    await bot.deliver("pull_request", pull_request_payload(), delivery_id="d-old")
+    await service.queue.join()
+    assert "d-old" in service.reruns
+    await bot.deliver("pull_request", pull_request_payload("synchronize"), delivery_id="d-new")
+    await service.queue.join()  # the newer one is processed while the older waits
+
+    timer_done.set()
+    await bot.settle()
+
+    outcomes = service.metrics.deliveries
+    assert outcomes[("pull_request", "superseded")] == 1
+    assert outcomes[("pull_request", "processed")] == 1
+    assert len(github.check_runs) == 1 and len(github.reviews(REPO, 2)) == 1
+
+
+async def test_the_drain_names_a_pending_rerun_as_not_started(
+    make_bot: Callable[..., Any], github: FakeGitHub, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot: Bot = await make_bot(rerun_delays=(600.0,))
+    open_unsafe_pull(github)
+    github.fail("GET", r"/pulls/2/files", 502, times=5)
+    await bot.deliver("pull_request", pull_request_payload(), delivery_id="d-1")
+    await bot.app[SERVICE].queue.join()  # its first run failed; it waits to run again
+    assert "d-1" in bot.app[SERVICE].reruns
+
+    with caplog.at_level(logging.INFO):
+        await asyncio.wait_for(bot.client.close(), 10)  # SIGTERM's drain, then the exit
+
+    [line] = [r.getMessage() for r in caplog.records if "not started" in r.getMessage()]
+    assert "delivery d-1" in line
+    assert bot.app[SERVICE].metrics.deliveries[("pull_request", "not_started")] == 1

@@ -740,3 +740,97 @@ async def test_redis_failing_as_a_job_starts_puts_it_back_in_the_queue(
     assert failures == []
     assert cluster.outcomes() == {("pull_request", "processed"): 1}
     assert len(github.reviews(REPO, 2)) == 1
+
+
+def rerunning(cluster: Cluster, *delays: float) -> None:
+    """Workers run a delivery that failed on GitHub again after each of ``delays``."""
+    cluster.config = AppConfig(**{**cluster.config.__dict__, "rerun_delays": delays})
+
+
+async def test_delivery_whose_check_run_creation_failed_every_try_is_run_again(
+    cluster: Cluster, github: FakeGitHub, store: redis.asyncio.Redis
+) -> None:
+    open_pull(github)
+    rerunning(cluster, 0.0)
+    github.fail("POST", r"/check-runs$", 502, times=4)  # every send of the first run
+
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+    await cluster.work()
+
+    [run] = github.check_runs.values()
+    assert run.status == "completed"
+    assert len(github.reviews(REPO, 2)) == 1
+    assert cluster.outcomes()[("pull_request", "processed")] == 1
+    assert await store.exists(body_key("d1")) == 0
+
+
+async def test_rerun_of_a_delivery_that_created_its_check_run_posts_nothing_twice(
+    cluster: Cluster, github: FakeGitHub
+) -> None:
+    open_pull(github)
+    rerunning(cluster, 0.0)
+    github.fail("POST", r"/pulls/2/reviews$", 502, times=4)  # after the check run exists
+
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+    await cluster.work()
+
+    assert len(github.check_runs) == 1
+    assert len(github.reviews(REPO, 2)) == 1
+    assert cluster.outcomes()[("pull_request", "processed")] == 1
+
+
+async def test_delivery_github_refused_with_a_404_is_not_run_again(
+    cluster: Cluster, github: FakeGitHub
+) -> None:
+    open_pull(github)
+    rerunning(cluster, 0.0)
+    github.fail("GET", r"/pulls/2/files", 404)
+
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+    await cluster.work()
+
+    assert github.count()[FILES] == 1
+    assert cluster.outcomes().get(("pull_request", "rerun"), 0) == 0
+
+
+async def test_delivery_still_failing_after_its_reruns_is_given_up_once_and_named(
+    cluster: Cluster,
+    github: FakeGitHub,
+    store: redis.asyncio.Redis,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    open_pull(github)
+    rerunning(cluster, 0.0, 0.0)
+    github.fail("GET", r"/pulls/2/files", 502, times=1000)
+
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+    with caplog.at_level(logging.WARNING):
+        await cluster.work()
+
+    assert github.count()[FILES] == 3 * 5  # three runs of five tries each
+    outcomes = cluster.outcomes()
+    assert (outcomes[("pull_request", "rerun")], outcomes[("pull_request", "given_up")]) == (2, 1)
+    [line] = [r.getMessage() for r in caplog.records if "given up" in r.getMessage()]
+    assert "delivery d1" in line
+    assert await store.exists(body_key("d1"), delivery_key("d1")) == 0
+
+
+async def test_newer_delivery_runs_at_once_and_supersedes_one_waiting_to_run_again(
+    cluster: Cluster, github: FakeGitHub, store: redis.asyncio.Redis
+) -> None:
+    open_pull(github)
+    rerunning(cluster, 30.0)
+    github.fail("POST", r"/check-runs$", 502, times=4)  # the first run's every send
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d-old")
+    await cluster.work(jobs=1)  # fails; its job waits 30 s in the queue
+
+    await cluster.deliver("pull_request", pull_request_payload("synchronize"), delivery_id="d-new")
+    # Not in the waiting job's deferred place: a worker starts it at once.
+    await asyncio.wait_for(cluster.work(jobs=1), 20)
+    assert len(github.check_runs) == 1 and len(github.reviews(REPO, 2)) == 1
+
+    await store.zadd("arq:queue", {"d-old": time.time() * 1000})  # its delay is over
+    await cluster.work()
+
+    assert cluster.outcomes()[("pull_request", "superseded")] == 1
+    assert len(github.check_runs) == 1 and len(github.reviews(REPO, 2)) == 1

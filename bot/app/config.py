@@ -20,6 +20,7 @@ DEFAULT_SEEN_DELIVERIES = 50_000
 DEFAULT_COMMIT_CLAIMS = 10_000
 DEFAULT_ETAG_CACHE_BYTES = 8 * 1024 * 1024
 DEFAULT_LEASE_SECONDS = 30.0
+DEFAULT_RERUN_DELAYS = (30.0, 120.0, 600.0)
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 DEFAULT_ANALYSIS_CACHE_BYTES = 32 * 1024 * 1024
 
@@ -79,6 +80,10 @@ class AppConfig:
     # How long a worker's claim on a job (and on its subject's turn) lasts unless renewed: a
     # killed worker's job is taken up by another this long after its last renewal.
     lease_seconds: float = DEFAULT_LEASE_SECONDS
+    # A delivery that failed for a passing GitHub reason (unreachable, 5xx, rate limited after
+    # the client's own retries) is run again after each of these delays in turn, then given
+    # up: GitHub does not redeliver a delivery it got a 2xx for.
+    rerun_delays: tuple[float, ...] = DEFAULT_RERUN_DELAYS
     # A worker process serves GET /metrics on this port (on ``host``); unset: it serves nothing.
     metrics_port: int | None = None
     # Workflow texts by blob SHA and analyses by their inputs, all installations together,
@@ -148,6 +153,9 @@ class AppConfig:
             lease_seconds=float(
                 integer("WHEELWATCH_LEASE_SECONDS", int(DEFAULT_LEASE_SECONDS), low=1, high=600)
             ),
+            rerun_delays=check(
+                lambda: _rerun_delays(env.get("WHEELWATCH_RERUN_DELAYS")), DEFAULT_RERUN_DELAYS
+            ),
             analysis_cache_bytes=_integer(
                 env,
                 "WHEELWATCH_ANALYSIS_CACHE_BYTES",
@@ -168,6 +176,23 @@ def _app_id(env: Mapping[str, str]) -> str:
     if not app_id.isdigit():
         raise ConfigurationError("GITHUB_APP_ID must be the App's numeric id")
     return app_id
+
+
+def _rerun_delays(value: str | None) -> tuple[float, ...]:
+    if value is None:
+        return DEFAULT_RERUN_DELAYS
+    value = value.strip()
+    if value.lower() in ("", "none"):
+        return ()
+    try:
+        delays = tuple(float(part) for part in value.split(","))
+    except ValueError:
+        delays = ()
+    if not delays or len(delays) > 10 or not all(0 <= delay <= 86_400 for delay in delays):
+        raise ConfigurationError(
+            "WHEELWATCH_RERUN_DELAYS must be up to 10 comma-separated seconds (0 to 86400), or none"
+        )
+    return delays
 
 
 def _log_format(value: str) -> str:

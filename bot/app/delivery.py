@@ -78,6 +78,12 @@ class LatestWins:
         state = self._subjects.get(ticket.subject)
         return state is not None and state.latest == ticket.number
 
+    def hold(self, ticket: Ticket) -> None:
+        """Keep the subject's order for a delivery that will take another turn (it runs
+        again later, bot.app.reruns): a later ticket taken meanwhile still supersedes it.
+        The extra turn, or a ``release``, gives the hold back."""
+        self._subjects[ticket.subject].holders += 1
+
     def release(self, ticket: Ticket) -> None:
         """Give back a ticket whose delivery will never take its turn (it was replaced)."""
         state = self._subjects[ticket.subject]

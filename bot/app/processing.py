@@ -59,6 +59,17 @@ async def _not_connected() -> str:
     raise GitHubUnavailable("no GitHub session (the server is not running)")
 
 
+def passing(exc: gidgethub.HTTPException) -> bool:
+    """GitHub failed, or limited the App's rate, rather than refused the request."""
+    status = int(exc.status_code)
+    return (
+        status >= 500
+        or status == 429
+        or isinstance(exc, gidgethub.RateLimitExceeded)
+        or (status == 403 and "rate limit" in str(exc).lower())
+    )
+
+
 def event_label(event: str) -> str:
     return event if event in KNOWN_EVENTS else "other"
 
@@ -135,16 +146,19 @@ class Processor:
             outcome = "malformed"
             log.warning("delivery %s: payload not understood (%r); skipped", event.delivery_id, exc)
         except gidgethub.HTTPException as exc:
-            outcome = "github_error"
+            # A 5xx or a rate limit the client's retries did not outlast may pass: the
+            # caller runs the delivery again (bot.app.reruns); any other answer is final.
+            outcome = "github_unavailable" if passing(exc) else "github_error"
             log.warning(
-                "delivery %s: GitHub answered %s (%s); dropped",
+                "delivery %s: GitHub answered %s (%s)%s",
                 event.delivery_id,
                 int(exc.status_code),
                 exc,
+                "" if outcome == "github_unavailable" else "; dropped",
             )
         except GitHubUnavailable as exc:
             outcome = "github_unavailable"
-            log.warning("delivery %s: %s; dropped", event.delivery_id, exc)
+            log.warning("delivery %s: %s", event.delivery_id, exc)
         except UnexpectedAnswer as exc:
             outcome = "github_error"
             log.warning("delivery %s: %s; dropped", event.delivery_id, exc)

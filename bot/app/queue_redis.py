@@ -504,3 +504,11 @@ async def drop_body(redis: ArqRedis, delivery_id: str) -> None:
 async def forget(redis: ArqRedis, delivery_id: str) -> None:
     """A delivery that was not processed: a redelivery of it will be accepted again."""
     await redis.delete(delivery_key(delivery_id))
+
+
+async def unqueue(redis: ArqRedis, subject: str, event: str, delivery_id: str) -> None:
+    """The delivery's job goes back to the queue to run later (``bot.app.reruns``): the
+    subject's next delivery takes a place of its own at the back, not this job's deferred
+    one (the intake puts a delivery in the place of its subject's waiting job)."""
+    release = redis.register_script(_RELEASE)
+    await release(keys=[PREFIX + "queued:" + subject], args=[f"{event} {delivery_id}"])

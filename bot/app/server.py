@@ -23,14 +23,15 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
 
 import aiohttp
 from aiohttp import web
 from cachetools import TTLCache
 from gidgethub import sansio
 
+from bot.app import reruns
 from bot.app.answers import answer
 from bot.app.body_reader import BodyReader, BodyRefused
 from bot.app.config import AppConfig
@@ -81,6 +82,8 @@ class Job:
     received: float
     body: bytes
     content_type: str
+    # 2 and more: a run again of a delivery GitHub failed (bot.app.reruns).
+    runs: int = 1
 
 
 def subject_of(event: sansio.Event) -> str:
@@ -121,6 +124,10 @@ class WebhookService:
         self.processor = Processor(config, metrics, self.order, self.commits)
         self.accepting = True
         self.workers: list[asyncio.Task[None]] = []
+        # Deliveries waiting to run again (bot.app.reruns), by id: each waits in a task for
+        # ``rerun_timer`` (tests drive it) and then goes back to the queue.
+        self.reruns: dict[str, tuple[Job, asyncio.Task[None]]] = {}
+        self.rerun_timer: Callable[[float], Awaitable[None]] = asyncio.sleep
         self.busy = 0
         self.bodies = BodyReader.configured(config)
         self._full_since_warning = 0
@@ -248,8 +255,50 @@ class WebhookService:
             log.warning("delivery %s: %s; skipped", job.event.delivery_id, refused.reason)
             self._finished(job.event.delivery_id, "malformed")
             return
-        outcome = await self.processor.process(event, job.ticket, job.received)
-        self._finished(job.event.delivery_id, outcome)
+        # Held so that a later delivery about the subject still supersedes a run again.
+        self.order.hold(job.ticket)
+        try:
+            outcome = await self.processor.process(
+                event, job.ticket, job.received, attempt=job.runs
+            )
+        except BaseException:  # cancelled by the shutdown: nothing runs again
+            self.order.release(job.ticket)
+            raise
+        label, delivery_id = event_label(job.event.event), job.event.delivery_id
+        delay = reruns.next_delay(self.config, outcome, job.runs)
+        if delay is None:
+            self.order.release(job.ticket)
+            if outcome == reruns.TRANSIENT_OUTCOME:
+                reruns.given_up(self.metrics, label, delivery_id, job.runs)
+            self._finished(delivery_id, outcome)
+            return
+        # Still pending: a redelivery of it meanwhile is a duplicate.
+        reruns.scheduled(self.metrics, label, delivery_id, job.runs, delay)
+        self._schedule(replace(job, runs=job.runs + 1), delay)
+
+    def _schedule(self, job: Job, delay: float) -> None:
+        task = asyncio.create_task(self._run_again(job, delay))
+        self.reruns[job.event.delivery_id] = (job, task)
+
+    async def _run_again(self, job: Job, delay: float) -> None:
+        try:
+            await self.rerun_timer(delay)
+        finally:
+            del self.reruns[job.event.delivery_id]
+        subject = job.ticket.subject
+        if self.queue.waiting(subject):
+            # A later delivery about the subject waits: it does this one's work.
+            self._supersede(job)
+            return
+        try:
+            self.queue.put_nowait(subject, job)
+        except asyncio.QueueFull:
+            log.warning(
+                "delivery %s: the queue is full; its run again waits %.0fs more",
+                job.event.delivery_id,
+                delay,
+            )
+            self._schedule(job, delay)
 
     def _finished(self, delivery_id: str, outcome: str) -> None:
         self.pending.discard(delivery_id)
@@ -268,6 +317,19 @@ class WebhookService:
         if not self.accepting:
             return
         self.accepting = False
+        # A run again waits minutes: the shutdown does not wait for it.
+        for job, task in list(self.reruns.values()):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            self.order.release(job.ticket)
+            self.pending.discard(job.event.delivery_id)
+            self.metrics.delivery(event_label(job.event.event), "not_started")
+            log.warning(
+                "delivery %s: its run again was not started before the shutdown;"
+                " redeliver it from the App's settings",
+                job.event.delivery_id,
+            )
         log.info(
             "draining: waiting up to %.0fs for %d accepted deliveries (%d in progress)",
             self.config.drain_seconds,

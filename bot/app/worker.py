@@ -30,7 +30,7 @@ from arq.utils import timestamp_ms
 from arq.worker import Retry, Worker, func
 from redis.exceptions import RedisError
 
-from bot.app import job_payload
+from bot.app import job_payload, reruns
 from bot.app.cache_redis import shared_analysis_cache
 from bot.app.config import AppConfig
 from bot.app.decoding import Refused, decode_delivery
@@ -48,6 +48,7 @@ from bot.app.queue_redis import (
     delivery_key,
     drop_body,
     forget,
+    unqueue,
 )
 from bot.app.server import GitHubFactory, default_github, subject_of
 
@@ -60,7 +61,8 @@ JOB_TIMEOUT = 900
 # How often an idle worker asks Redis for jobs: arq's 0.5 s default leaves a free slot idle
 # for 0.25 s on average, longer than a typical delivery's GitHub calls.
 POLL_SECONDS = 0.05
-# Tries of one delivery: crashes, kills and SIGTERM cancellations each count one.
+# Tries of one delivery: crashes, kills and SIGTERM cancellations each count one, as does
+# each of its runs again after GitHub failed (AppConfig.rerun_delays, on top of these).
 MAX_TRIES = 5
 # A job whose start failed on Redis waits this long before it is tried again.
 REDIS_RETRY_SECONDS = 1.0
@@ -113,8 +115,8 @@ async def process_delivery(
         # The job, its keys and its body are the other worker's: arq must not end it here.
         ctx["leases_lost"].add(ctx["job_id"])
     else:
-        # Returned, the job has ended for good (arq tries a job again only after a kill or
-        # a cancellation): after_job drops its body.
+        # Returned, the job has ended for good (arq tries a job again only after a kill, a
+        # cancellation or a Retry, raised for a re-run): after_job drops its body.
         ctx["ended"] = True
     return outcome
 
@@ -162,13 +164,23 @@ async def _process(
     else:
         arrival = int(arrival_number)
     ticket = await state.order.take(subject_of(event), arrival)
+    runs = int(ctx.get("job_try") or 1)
     outcome = await state.processor.process(
-        event,
-        ticket,
-        received,
-        attempt=int(ctx.get("job_try") or 1),
-        before_write=lease.check,
+        event, ticket, received, attempt=runs, before_write=lease.check
     )
+    label = event_label(event_name)
+    delay = reruns.next_delay(state.config, outcome, runs)
+    if delay is not None:
+        # The same job, its body and its delivery key kept, started again by arq after
+        # the delay as its next try (job_try counts runs and interrupted tries alike).
+        reruns.scheduled(state.metrics, label, delivery_id, runs, delay)
+        try:
+            await unqueue(state.redis, subject_of(event), event_name, delivery_id)
+        except RedisError as exc:  # the next delivery about it may then wait for the delay
+            log.warning("delivery %s: its subject's queue entry stays (%r)", delivery_id, exc)
+        raise Retry(defer=delay)
+    if outcome == reruns.TRANSIENT_OUTCOME:
+        reruns.given_up(state.metrics, label, delivery_id, runs)
     # Forgotten once arq has recorded the job's end (after_job_end): forgotten before, a
     # redelivery could enqueue a job under the same id that arq's clean-up then deleted.
     ctx["forget"] = outcome in FAILED_OUTCOMES
@@ -325,7 +337,13 @@ def build_worker(
             await pool.close()
 
     worker = _Worker(
-        functions=[func(process_delivery, name=JOB_FUNCTION, max_tries=MAX_TRIES)],
+        functions=[
+            func(
+                process_delivery,
+                name=JOB_FUNCTION,
+                max_tries=MAX_TRIES + len(config.rerun_delays),
+            )
+        ],
         redis_settings=RedisSettings.from_dsn(config.redis_url),
         job_serializer=job_payload.dumps,
         job_deserializer=job_payload.loads,
