@@ -98,8 +98,8 @@ redis.call('SET', KEYS[3], ARGV[1], 'PX', {job_ttl_ms})
 if replaced then
   redis.call('ZREM', KEYS[4], replaced)
   redis.call('DEL', '{job}' .. replaced, '{body}' .. replaced)
-  -- A worker that has read the queue but not yet started the replaced job WATCHes this key:
-  -- writing it makes that start fail, as when another worker has started the job.
+  -- A worker that has read the queue but not yet started the replaced job finds it out of
+  -- the queue and this key set: its start (bot.app.worker's START_JOB) refuses it.
   redis.call('SET', '{in_progress}' .. replaced, 'replaced', 'PX', 60000)
   redis.call('ZADD', KEYS[4], score, ARGV[3])  -- in the replaced one's place
 else
