@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from datetime import date
 from pathlib import Path
 
 import aiohttp
@@ -19,6 +18,7 @@ from fake_github import (
     added_patch,
     pull_request_payload,
 )
+from support import TODAY
 from test_app_redis import WORKFLOW, Cluster, cluster, github_factory, open_pull
 
 from bot.app.cache_redis import CACHE_PREFIX, MAX_VALUE_BYTES, shared_analysis_cache
@@ -169,7 +169,7 @@ async def test_redis_down_the_commit_is_still_read_and_analysed(
 ) -> None:
     open_pull(github)
     down = redis.asyncio.Redis(unix_socket_path=f"{tmp_path}/no-redis.sock")
-    analyser = Analyser(shared_analysis_cache(down, 0), today=lambda: date(2026, 12, 3))
+    analyser = Analyser(shared_analysis_cache(down, 0), today=lambda: TODAY)
     installation = int(pull_request_payload()["installation"]["id"])
 
     async with aiohttp.ClientSession() as session:
