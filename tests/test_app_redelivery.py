@@ -228,3 +228,51 @@ async def test_the_drain_names_a_pending_rerun_as_not_started(
     [line] = [r.getMessage() for r in caplog.records if "not started" in r.getMessage()]
     assert "delivery d-1" in line
     assert bot.app[SERVICE].metrics.deliveries[("pull_request", "not_started")] == 1
+
+
+async def test_a_rerun_that_finds_the_queue_full_waits_again_named_and_keeps_its_tries(
+    make_bot: Callable[..., Any], github: FakeGitHub, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot: Bot = await make_bot(rerun_delays=(30.0,), workers=1, queue_size=1)
+    service = bot.app[SERVICE]
+    ticks: asyncio.Queue[None] = asyncio.Queue()
+    waited: list[float] = []
+
+    async def timer(delay: float) -> None:
+        waited.append(delay)
+        await ticks.get()  # one put ends one wait
+
+    service.rerun_timer = timer
+    open_unsafe_pull(github)
+    github.add_pull(REPO, 3, [{"filename": WORKFLOW, "status": "added", "patch": "@@ -0,0 +1 @@"}])
+    github.add_pull(REPO, 4, [{"filename": WORKFLOW, "status": "added", "patch": "@@ -0,0 +1 @@"}])
+    github.fail("GET", r"/pulls/2/files", 502, times=5)  # every try of d-1's first run
+    await bot.deliver("pull_request", pull_request_payload(), delivery_id="d-1")
+    await service.queue.join()
+    # The one worker is held on pull request 3; pull request 4 fills the one place.
+    arrived, release = github.hold(r"/pulls/3/files")
+    await bot.deliver("pull_request", pull_request_payload(number=3), delivery_id="d-3")
+    await arrived.wait()
+    await bot.deliver("pull_request", pull_request_payload(number=4), delivery_id="d-4")
+    assert service.queue.full()
+
+    _job, first_wait = service.reruns["d-1"]
+    with caplog.at_level(logging.WARNING):
+        ticks.put_nowait(None)
+        await first_wait
+
+    job, _again = service.reruns["d-1"]  # waiting again, not lost
+    assert job.runs == 2 and waited == [30.0, 30.0]
+    [line] = [r.getMessage() for r in caplog.records if "queue is full" in r.getMessage()]
+    assert "delivery d-1" in line
+
+    release.set()
+    await service.queue.join()
+    ticks.put_nowait(None)
+    await bot.settle()
+
+    outcomes = service.metrics.deliveries
+    assert outcomes[("pull_request", "given_up")] == 0
+    assert outcomes[("pull_request", "processed")] == 3
+    assert github.count()["GET /repos/{owner}/{repo}/pulls/{pull_number}/files"] == 5 + 1 + 2
+    assert len(github.reviews(REPO, 2)) == 1
