@@ -276,3 +276,33 @@ async def test_a_rerun_that_finds_the_queue_full_waits_again_named_and_keeps_its
     assert outcomes[("pull_request", "processed")] == 3
     assert github.count()["GET /repos/{owner}/{repo}/pulls/{pull_number}/files"] == 5 + 1 + 2
     assert len(github.reviews(REPO, 2)) == 1
+
+
+async def test_a_run_failing_on_github_during_the_drain_is_named_not_started(
+    make_bot: Callable[..., Any], github: FakeGitHub, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot: Bot = await make_bot(rerun_delays=(600.0,))
+    service = bot.app[SERVICE]
+    open_unsafe_pull(github)
+    arrived, release = github.hold(r"/pulls/2/files")
+    github.fail("GET", r"/pulls/2/files", 502, times=5)  # every try, once released
+
+    class ReleaseWhenDraining(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage().startswith("draining"):
+                release.set()  # the drain has begun: the held run fails now
+
+    await bot.deliver("pull_request", pull_request_payload(), delivery_id="d-1")
+    await arrived.wait()
+    server_log, handler = logging.getLogger("bot.app.server"), ReleaseWhenDraining()
+    server_log.addHandler(handler)
+    try:
+        with caplog.at_level(logging.INFO):
+            await asyncio.wait_for(bot.client.close(), 10)
+    finally:
+        server_log.removeHandler(handler)
+
+    assert service.reruns == {}  # no task left waiting past the shutdown
+    [line] = [r.getMessage() for r in caplog.records if "not started" in r.getMessage()]
+    assert "delivery d-1" in line
+    assert service.metrics.deliveries[("pull_request", "not_started")] == 1

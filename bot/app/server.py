@@ -272,6 +272,10 @@ class WebhookService:
                 reruns.given_up(self.metrics, label, delivery_id, job.runs)
             self._finished(delivery_id, outcome)
             return
+        if not self.accepting:
+            # The drain has already taken the waiting runs again out: nothing would start it.
+            self._not_run_again(job)
+            return
         # Still pending: a redelivery of it meanwhile is a duplicate.
         reruns.scheduled(self.metrics, label, delivery_id, job.runs, delay)
         self._schedule(replace(job, runs=job.runs + 1), delay)
@@ -300,6 +304,17 @@ class WebhookService:
             )
             self._schedule(job, delay)
 
+    def _not_run_again(self, job: Job) -> None:
+        """The shutdown came before ``job``'s run again: named, for a redelivery by hand."""
+        self.order.release(job.ticket)
+        self.pending.discard(job.event.delivery_id)
+        self.metrics.delivery(event_label(job.event.event), "not_started")
+        log.warning(
+            "delivery %s: its run again was not started before the shutdown;"
+            " redeliver it from the App's settings",
+            job.event.delivery_id,
+        )
+
     def _finished(self, delivery_id: str, outcome: str) -> None:
         self.pending.discard(delivery_id)
         if outcome not in FAILED_OUTCOMES:
@@ -322,14 +337,7 @@ class WebhookService:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            self.order.release(job.ticket)
-            self.pending.discard(job.event.delivery_id)
-            self.metrics.delivery(event_label(job.event.event), "not_started")
-            log.warning(
-                "delivery %s: its run again was not started before the shutdown;"
-                " redeliver it from the App's settings",
-                job.event.delivery_id,
-            )
+            self._not_run_again(job)
         log.info(
             "draining: waiting up to %.0fs for %d accepted deliveries (%d in progress)",
             self.config.drain_seconds,
