@@ -50,8 +50,11 @@ TOKENLESS_EVENTS = frozenset({"ping", "installation", "installation_repositories
 KNOWN_EVENTS = frozenset({"pull_request", "push", "check_suite", "check_run", *TOKENLESS_EVENTS})
 
 
-# Outcomes after which GitHub's redelivery of the same delivery id should be processed
-# again: the delivery failed on the way, nothing says it would fail again.
+# Outcomes after which a redelivery of the same delivery id (by hand, from the App's
+# settings) is processed, not answered as a duplicate: the delivery did not finish, and
+# what failed it may be gone by then (GitHub well again, a permission granted, a bug fixed).
+# Only github_unavailable is also run again on its own (bot.app.reruns); a 4xx would fail
+# again as it was. A delivery waiting to run again is still pending: a duplicate meanwhile.
 FAILED_OUTCOMES = frozenset({"github_error", "github_unavailable", "error"})
 
 
