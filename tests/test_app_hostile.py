@@ -170,3 +170,10 @@ async def test_overlong_delivery_id_is_a_bad_request(roomy_bot: Bot) -> None:
     response = await roomy_bot.deliver("ping", {"zen": "hi"}, delivery_id="x" * 500)
 
     assert response.status == 400
+
+
+async def test_delivery_id_that_could_break_a_log_line_is_a_bad_request(roomy_bot: Bot) -> None:
+    # A line separator passes aiohttp's header checks; the signature does not cover headers.
+    response = await roomy_bot.deliver("ping", {"zen": "hi"}, delivery_id="d1\u2028forged")
+
+    assert response.status == 400

@@ -37,6 +37,7 @@ from test_app_push import AFTER, push_payload
 from bot.app.config import AppConfig
 from bot.app.delivery import LeaseLost
 from bot.app.github import GitHubApp, RetryPolicy
+from bot.app.log_format import DeliveryField, JsonLines
 from bot.app.metrics import Metrics
 from bot.app.queue_redis import (
     JOB_FUNCTION,
@@ -834,3 +835,83 @@ async def test_newer_delivery_runs_at_once_and_supersedes_one_waiting_to_run_aga
 
     assert cluster.outcomes()[("pull_request", "superseded")] == 1
     assert len(github.check_runs) == 1 and len(github.reviews(REPO, 2)) == 1
+
+
+# arq's own machinery: its log lines, the jobs it gives up, how much of its queue it reads.
+
+
+@pytest.fixture
+def delivery_lines(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    """The log records, each with the delivery field that serve and worker add to theirs."""
+    caplog.handler.addFilter(DeliveryField())
+    caplog.set_level(logging.INFO)
+    return caplog
+
+
+def arq_lines(caplog: pytest.LogCaptureFixture, text: str) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "arq.worker" and text in r.getMessage()]
+
+
+async def test_arq_lines_of_a_job_start_and_end_carry_its_delivery_id(
+    cluster: Cluster, github: FakeGitHub, delivery_lines: pytest.LogCaptureFixture
+) -> None:
+    open_pull(github)
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+
+    await cluster.work()
+
+    lines = arq_lines(delivery_lines, "d1:process_delivery")
+    assert [r.getMessage().split()[1] for r in lines] == ["→", "←"]
+    assert [getattr(r, "delivery", None) for r in lines] == ["d1", "d1"]
+
+
+async def test_arq_line_of_a_retry_carries_its_delivery_id(
+    cluster: Cluster,
+    github: FakeGitHub,
+    monkeypatch: pytest.MonkeyPatch,
+    delivery_lines: pytest.LogCaptureFixture,
+) -> None:
+    open_pull(github)
+    take = JobLease.take
+    failures = [RedisConnectionError("Redis went away for a moment")]
+
+    async def fails_once(lease: JobLease) -> bool:
+        if failures:
+            raise failures.pop()
+        return await take(lease)
+
+    monkeypatch.setattr(JobLease, "take", fails_once)
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+    await cluster.work()
+
+    [retry] = arq_lines(delivery_lines, "retrying job")
+    assert getattr(retry, "delivery", None) == "d1"
+
+
+async def test_arq_line_in_json_names_its_delivery_in_the_delivery_field(
+    cluster: Cluster, github: FakeGitHub, delivery_lines: pytest.LogCaptureFixture
+) -> None:
+    open_pull(github)
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+
+    await cluster.work()
+
+    [start, _end] = arq_lines(delivery_lines, "d1:process_delivery")
+    entry = json.loads(JsonLines().format(start))
+    assert (entry["logger"], entry["delivery"]) == ("arq.worker", "d1")
+
+
+async def test_delivery_id_that_could_break_a_log_line_is_refused_and_nothing_is_queued(
+    cluster: Cluster, store: redis.asyncio.Redis
+) -> None:
+    # aiohttp refuses CR, LF and control bytes in a header; these reach the handler. The
+    # signature does not cover headers: one signed body can be replayed under any id.
+    forged = ["d1\u2028forged line", "d1\tforged", "d1 forged"]
+
+    statuses = [
+        (await cluster.deliver("pull_request", pull_request_payload(), delivery_id=d)).status
+        for d in forged
+    ]
+
+    assert statuses == [400, 400, 400]
+    assert await store.zcard("arq:queue") == 0

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
@@ -48,6 +49,17 @@ log = logging.getLogger(__name__)
 GitHubFactory = Callable[[aiohttp.ClientSession, AppConfig, Metrics], GitHubApp]
 
 MAX_HEADER_CHARS = 200
+# GitHub's delivery ids are GUIDs. The id is written into log lines (arq's too, unescaped)
+# and the signature does not cover the headers: anyone holding one signed body could replay
+# it under any id. aiohttp refuses CR, LF and control bytes; a Unicode line separator, a tab
+# or a byte that is not UTF-8 would still reach a log line. Visible ASCII only, then.
+_DELIVERY_ID = re.compile(f"[!-~]{{1,{MAX_HEADER_CHARS}}}")
+
+
+def valid_delivery_id(value: str) -> bool:
+    return _DELIVERY_ID.fullmatch(value) is not None
+
+
 # At most one "queue full" warning per this many seconds (a burst would flood the log).
 FULL_WARNING_INTERVAL = 10.0
 
@@ -184,8 +196,7 @@ class WebhookService:
             # The router looks the action up in a dict: a list or an object there raised
             # TypeError and answered 500 (found by tests/test_app_hostile.py).
             or not isinstance(event.data.get("action", ""), str)
-            or not event.delivery_id
-            or len(event.delivery_id) > MAX_HEADER_CHARS
+            or not valid_delivery_id(event.delivery_id)
             or len(event.event) > MAX_HEADER_CHARS
         ):
             return self._refuse(400, "malformed delivery", name)

@@ -28,7 +28,13 @@ from bot.app.decoding import Refused, decode_routing
 from bot.app.metrics import CONTENT_TYPE, Metrics
 from bot.app.processing import KNOWN_EVENTS, ROUTER, event_label, well_formed
 from bot.app.queue_redis import RedisIntake
-from bot.app.server import MAX_HEADER_CHARS, METRICS, log_refused_signature, subject_of
+from bot.app.server import (
+    MAX_HEADER_CHARS,
+    METRICS,
+    log_refused_signature,
+    subject_of,
+    valid_delivery_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +102,8 @@ class RedisWebhook:
         name = event_label(event)
         if (
             not event
-            or not delivery_id
+            or not valid_delivery_id(delivery_id)
             or len(event) > MAX_HEADER_CHARS
-            or len(delivery_id) > MAX_HEADER_CHARS
             or media_type not in MEDIA_TYPES
         ):
             return self._answer(400, "malformed delivery", name, "refused_400")

@@ -82,7 +82,6 @@ async def process_delivery(
 ) -> str:
     """One job: hold it, decode the delivery, take its place in its subject's order, process."""
     state: WorkerState = ctx["wheelwatch"]
-    DELIVERY.set(delivery_id)  # this job's task only: every line it logs names the delivery
     lease = JobLease(
         state.redis,
         ctx["job_id"],
@@ -264,6 +263,13 @@ class _Worker(Worker):
             task = self.loop.create_task(self.run_job(job_id, int(float(score))))
             task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
             self.tasks[job_id] = task
+
+    async def run_job(self, job_id: str, score: int) -> None:
+        """arq's, in a task that serves the job's delivery (the job id is the delivery id):
+        every line logged in it, arq's own included (start, end, retry, cancellation, failure,
+        max tries), names the delivery in the delivery field, as ours do."""
+        DELIVERY.set(job_id)  # this task's context only: start_jobs made the task
+        await super().run_job(job_id, score)
 
     async def finish_job(self, job_id: str, *args: Any, **kwargs: Any) -> None:
         """arq's end of a job (delete its in-progress key, take it off the queue), except
