@@ -34,6 +34,7 @@ from fake_github import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from test_app_push import AFTER, push_payload
 
+from bot.app import worker as worker_module
 from bot.app.config import AppConfig
 from bot.app.delivery import LeaseLost
 from bot.app.github import GitHubApp, RetryPolicy
@@ -50,7 +51,7 @@ from bot.app.queue_redis import (
 from bot.app.replay import webhook_headers
 from bot.app.server_redis import REDIS_WEBHOOK, create_redis_app
 from bot.app.snapshot import Analyser
-from bot.app.worker import START_JOB, build_worker
+from bot.app.worker import MAX_TRIES, START_JOB, build_worker
 
 WORKFLOW = ".github/workflows/ci.yml"
 CREATE_REVIEW = "POST /repos/{owner}/{repo}/pulls/{pull_number}/reviews"
@@ -915,3 +916,63 @@ async def test_delivery_id_that_could_break_a_log_line_is_refused_and_nothing_is
 
     assert statuses == [400, 400, 400]
     assert await store.zcard("arq:queue") == 0
+
+
+async def test_delivery_whose_job_ran_out_of_tries_can_be_redelivered(
+    cluster: Cluster, github: FakeGitHub, store: redis.asyncio.Redis
+) -> None:
+    open_pull(github)
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+    # arq counts a try each time it starts the job: what five workers killed on it leave.
+    await store.set("arq:retry:d1", MAX_TRIES)
+    await cluster.work()  # arq fails the job without running it: max tries exceeded
+    assert await queued(store) == []
+
+    again = await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+    await cluster.work()
+
+    assert again.status == 202
+    assert len(github.reviews(REPO, 2)) == 1
+
+
+async def test_job_out_of_tries_drops_its_body(
+    cluster: Cluster, store: redis.asyncio.Redis
+) -> None:
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+    await store.set("arq:retry:d1", MAX_TRIES)
+
+    await cluster.work()
+
+    assert await store.exists(body_key("d1")) == 0
+
+
+async def test_job_out_of_tries_is_logged_as_an_error_naming_its_delivery_and_counted(
+    cluster: Cluster, store: redis.asyncio.Redis, delivery_lines: pytest.LogCaptureFixture
+) -> None:
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+    await store.set("arq:retry:d1", MAX_TRIES)
+
+    await cluster.work()
+
+    errors = [r for r in delivery_lines.records if r.levelno >= logging.ERROR]
+    [line] = [r for r in errors if "given up" in r.getMessage()]
+    assert "delivery d1" in line.getMessage()
+    assert getattr(line, "delivery", None) == "d1"
+    assert [getattr(r, "delivery", None) for r in arq_lines(delivery_lines, "exceeded")] == ["d1"]
+    assert cluster.outcomes() == {("pull_request", "given_up"): 1}
+
+
+async def test_delivery_whose_job_start_kept_failing_on_redis_is_given_up_and_forgotten(
+    cluster: Cluster, store: redis.asyncio.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def fails(lease: JobLease) -> bool:
+        raise RedisConnectionError("Redis keeps going away")
+
+    monkeypatch.setattr(JobLease, "take", fails)
+    monkeypatch.setattr(worker_module, "REDIS_RETRY_SECONDS", 0)  # tries again at once
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+
+    await cluster.work()
+
+    assert cluster.outcomes() == {("pull_request", "given_up"): 1}
+    assert await store.exists(body_key("d1"), delivery_key("d1")) == 0

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import orjson
 from aiohttp import web
 from arq.connections import ArqRedis, RedisSettings
 from arq.constants import in_progress_key_prefix
@@ -62,7 +63,8 @@ JOB_TIMEOUT = 900
 # for 0.25 s on average, longer than a typical delivery's GitHub calls.
 POLL_SECONDS = 0.05
 # Tries of one delivery: crashes, kills and SIGTERM cancellations each count one, as does
-# each of its runs again after GitHub failed (AppConfig.rerun_delays, on top of these).
+# each of its runs again after GitHub failed (AppConfig.rerun_delays, on top of these). Out
+# of tries, the delivery is given up and forgotten (_Worker.finish_failed_job).
 MAX_TRIES = 5
 # A job whose start failed on Redis waits this long before it is tried again.
 REDIS_RETRY_SECONDS = 1.0
@@ -226,6 +228,19 @@ return score
 """
 
 
+def _failure(result_data: bytes | None) -> tuple[str, int, str] | None:
+    """The event, try number and reason that arq recorded for a delivery's failed job
+    (``arq.jobs.serialize_result``, in our JSON); None if the job was not a delivery's."""
+    try:
+        data = orjson.loads(result_data or b"")
+        event, _delivery_id, _content_type = data["a"]
+        if data["f"] != JOB_FUNCTION:
+            return None
+        return str(event), int(data["t"]), str(data["r"])
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
+
+
 class _Worker(Worker):
     async def start_jobs(self, job_ids: list[bytes]) -> None:
         """arq's, given only the jobs that no worker is running, each started in one script.
@@ -279,6 +294,37 @@ class _Worker(Worker):
             lost.discard(job_id)
             return
         await super().finish_job(job_id, *args, **kwargs)
+
+    async def finish_failed_job(self, job_id: str, result_data: bytes | None) -> None:
+        """arq's end of a job it failed without running our function (its tries exhausted by
+        kills, cancellations or Retry; expired; not decodable), then what our function's end
+        would have done: the delivery was not processed, so its body is dropped and its id
+        forgotten, and a redelivery from GitHub is processed. Recorded, it answered
+        ``duplicate`` for a day: the delivery was lost for good."""
+        await super().finish_failed_job(job_id, result_data)
+        try:
+            await drop_body(self.pool, job_id)
+            # After arq's clean-up, as after_job: forgotten before, a redelivery could enqueue
+            # a job under the same id that arq's clean-up then deleted.
+            await forget(self.pool, job_id)
+        except RedisError as exc:
+            log.error(
+                "delivery %s: its job was given up, and Redis failed as its id was being"
+                " forgotten (%r); a redelivery of it may be answered duplicate",
+                job_id,
+                exc,
+            )
+        failure = _failure(result_data)
+        if failure is None:  # not a delivery's job (a planted one): arq has said why
+            return
+        event, tries, reason = failure
+        self.ctx["metrics"].delivery(event_label(event), "given_up")
+        log.error(
+            "delivery %s: given up after %d tries (%s); redeliver it from the App's settings",
+            job_id,
+            tries - 1,
+            reason,
+        )
 
     async def close(self) -> None:
         """arq's ``Worker.close`` (0.28), but closing the pool with redis-py's ``aclose``: arq
