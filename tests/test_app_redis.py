@@ -4,6 +4,7 @@ nothing is processed or posted twice. Against a real redis-server (``redis_fixtu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -51,7 +52,7 @@ from bot.app.queue_redis import (
 from bot.app.replay import webhook_headers
 from bot.app.server_redis import REDIS_WEBHOOK, create_redis_app
 from bot.app.snapshot import Analyser
-from bot.app.worker import MAX_TRIES, START_JOB, build_worker
+from bot.app.worker import FREE_JOBS, MAX_TRIES, START_JOB, build_worker
 
 WORKFLOW = ".github/workflows/ci.yml"
 CREATE_REVIEW = "POST /repos/{owner}/{repo}/pulls/{pull_number}/reviews"
@@ -976,3 +977,45 @@ async def test_delivery_whose_job_start_kept_failing_on_redis_is_given_up_and_fo
 
     assert cluster.outcomes() == {("pull_request", "given_up"): 1}
     assert await store.exists(body_key("d1"), delivery_key("d1")) == 0
+
+
+async def test_free_worker_starts_a_queued_job_behind_more_running_jobs_than_it_reads(
+    cluster: Cluster, github: FakeGitHub, store: redis.asyncio.Redis
+) -> None:
+    open_pull(github)
+    worker = build_worker(cluster.config, github_factory=github_factory, handle_signals=False)
+    accepted = await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+    # Jobs other workers run: arq keeps them in its queue, ahead of d1, until they end.
+    running = [f"running-{n}" for n in range(worker.queue_read_limit + 1)]
+    await store.zadd("arq:queue", {job: now_ms() - 60_000 + n for n, job in enumerate(running)})
+    for job in running:
+        await store.set(f"arq:in-progress:{job}", b"1", px=60_000)
+    started, release = github.hold(r"/pulls/2/files")
+
+    polling = asyncio.create_task(worker.main())
+    # A bound for a failing test, not a wait for the work: d1's job sets started.
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(started.wait(), 10)
+    release.set()
+    polling.cancel()
+    await worker.close()
+
+    assert accepted.status == 202
+    assert started.is_set()
+
+
+async def test_poll_reads_past_running_jobs_and_no_further_than_the_jobs_it_wants(
+    store: redis.asyncio.Redis,
+) -> None:
+    queue = {f"job-{n}": n for n in range(60)}
+    await store.zadd("arq:queue", queue)
+    for n in (0, 1, 3):  # run by workers
+        await store.set(f"arq:in-progress:job-{n}", b"1", px=60_000)
+    free_jobs = store.register_script(FREE_JOBS)
+    await store.config_resetstat()
+
+    free = await free_jobs(keys=["arq:queue"], args=[now_ms(), 5, "arq:in-progress:"])
+
+    assert [job.decode() for job in free] == ["job-2", "job-4", "job-5", "job-6", "job-7"]
+    commands = await store.info("commandstats")
+    assert commands["cmdstat_exists"]["calls"] == 8  # the 3 running jobs and the 5 free ones

@@ -204,14 +204,26 @@ async def serve_metrics(config: AppConfig, metrics: Metrics, queue: RedisIntake)
     return runner
 
 
-# KEYS: the in-progress keys of the jobs a worker read from arq's queue. Returns the 1-based
-# places of those that no worker is running.
-_NOT_RUNNING = """
-local free = {}
-for place, key in ipairs(KEYS) do
-  if redis.call('EXISTS', key) == 0 then free[#free + 1] = place end
+# KEYS: arq's queue. ARGV: now (ms), how many jobs to return, arq's in-progress key prefix.
+# The ids of that many jobs due by now that no worker is running (no in-progress key), in
+# queue order: arq keeps a running job in its queue, where it was, until it ends, so the
+# running jobs of every worker come first. Read in pages that double, from arq's window up:
+# what a poll costs grows with the running jobs it passes (at most what all workers run at
+# once) and the jobs it returns, not with the queue's length.
+FREE_JOBS = """
+local want = tonumber(ARGV[2])
+local free, offset, page = {}, 0, want
+while true do
+  local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', offset, page)
+  for _, id in ipairs(ids) do
+    if redis.call('EXISTS', ARGV[3] .. id) == 0 then
+      free[#free + 1] = id
+      if #free == want then return free end
+    end
+  end
+  if #ids < page then return free end
+  offset, page = offset + page, page * 2
 end
-return free
 """
 
 
@@ -243,23 +255,29 @@ def _failure(result_data: bytes | None) -> tuple[str, int, str] | None:
 
 class _Worker(Worker):
     async def start_jobs(self, job_ids: list[bytes]) -> None:
-        """arq's, given only the jobs that no worker is running, each started in one script.
+        """arq's, given as many jobs as arq read but only jobs that no worker is running, each
+        started in one script.
 
         arq leaves a running job in its queue until it ends, at the queue's head, and reads
-        the head at every poll: it tried each running job again (WATCH, EXISTS, ZSCORE,
-        UNWATCH: four round trips) before it reached a free one, 2.3 times per job it started
-        with one worker process and 4.3 times with two (bench/redis_scale.py). One script call
-        leaves them out; one more starts each free job (:data:`START_JOB`), where arq's
+        ``queue_read_limit`` ids of the head at every poll: it tried each running job again
+        (WATCH, EXISTS, ZSCORE, UNWATCH: four round trips) before it reached a free one, 2.3
+        times per job it started with one worker process and 4.3 times with two
+        (bench/redis_scale.py), and with more jobs running across workers than it reads, it
+        read only those and started nothing. :data:`FREE_JOBS` reads past them, in one
+        round trip; one more starts each free job (:data:`START_JOB`), where arq's
         transaction took four round trips, whose building in redis-py cost the worker's CPU.
+        arq's read only says how many to look for (its window, fewer in a burst's last jobs)
+        and whether any job is due.
         """
         if not job_ids:
             return
-        keys = [in_progress_key_prefix + job_id.decode() for job_id in job_ids]
-        free = await self.pool.register_script(_NOT_RUNNING)(keys=keys)
+        free = await self.pool.register_script(FREE_JOBS)(
+            keys=[self.queue_name], args=[timestamp_ms(), len(job_ids), in_progress_key_prefix]
+        )
         start = self.pool.register_script(START_JOB)
         lease_ms = int(self.in_progress_timeout_s * 1000)
-        for place in free:
-            job_id = job_ids[int(place) - 1].decode()
+        for free_id in free:
+            job_id = free_id.decode()
             # arq's bounds: a slot of the semaphore, and max_jobs over the worker's life.
             await self.sem.acquire()
             if self.job_counter >= self.max_jobs:
