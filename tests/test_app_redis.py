@@ -1014,8 +1014,26 @@ async def test_poll_reads_past_running_jobs_and_no_further_than_the_jobs_it_want
     free_jobs = store.register_script(FREE_JOBS)
     await store.config_resetstat()
 
-    free = await free_jobs(keys=["arq:queue"], args=[now_ms(), 5, "arq:in-progress:"])
+    read = [f"job-{n}" for n in range(5)]  # arq's read: a full window of 5
+
+    free = await free_jobs(keys=["arq:queue"], args=[now_ms(), 5, "arq:in-progress:", *read])
 
     assert [job.decode() for job in free] == ["job-2", "job-4", "job-5", "job-6", "job-7"]
     commands = await store.info("commandstats")
     assert commands["cmdstat_exists"]["calls"] == 8  # the 3 running jobs and the 5 free ones
+
+
+async def test_poll_reads_no_further_when_arqs_read_did_not_fill_its_window(
+    store: redis.asyncio.Redis,
+) -> None:
+    await store.zadd("arq:queue", {"job-0": 0, "job-1": 1})
+    await store.set("arq:in-progress:job-0", b"1", px=60_000)
+    free_jobs = store.register_script(FREE_JOBS)
+    await store.config_resetstat()
+
+    free = await free_jobs(
+        keys=["arq:queue"], args=[now_ms(), 5, "arq:in-progress:", "job-0", "job-1"]
+    )
+
+    assert [job.decode() for job in free] == ["job-1"]
+    assert "cmdstat_zrangebyscore" not in await store.info("commandstats")

@@ -204,26 +204,31 @@ async def serve_metrics(config: AppConfig, metrics: Metrics, queue: RedisIntake)
     return runner
 
 
-# KEYS: arq's queue. ARGV: now (ms), how many jobs to return, arq's in-progress key prefix.
-# The ids of that many jobs due by now that no worker is running (no in-progress key), in
-# queue order: arq keeps a running job in its queue, where it was, until it ends, so the
-# running jobs of every worker come first. Read in pages that double, from arq's window up:
-# what a poll costs grows with the running jobs it passes (at most what all workers run at
-# once) and the jobs it returns, not with the queue's length.
+# KEYS: arq's queue. ARGV: now (ms), arq's read window, arq's in-progress key prefix, then the
+# ids arq read (in queue order). Returns those that no worker is running (no in-progress key)
+# and, if arq's read filled its window, more due jobs from behind it until it has a window's
+# worth: arq keeps a running job in its queue, where it was, until it ends, so with more jobs
+# running across workers than the window, arq's read held only them. Each page reads as many
+# as are still wanted: what a poll costs grows with the running jobs it passes (at most what
+# all workers run at once) and the jobs it returns, not with the queue's length.
 FREE_JOBS = """
-local want = tonumber(ARGV[2])
-local free, offset, page = {}, 0, want
-while true do
+local window, prefix = tonumber(ARGV[2]), ARGV[3]
+local free = {}
+for i = 4, #ARGV do
+  if redis.call('EXISTS', prefix .. ARGV[i]) == 0 then free[#free + 1] = ARGV[i] end
+end
+local offset = #ARGV - 3
+if offset < window then return free end
+while #free < window do
+  local page = window - #free
   local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', offset, page)
   for _, id in ipairs(ids) do
-    if redis.call('EXISTS', ARGV[3] .. id) == 0 then
-      free[#free + 1] = id
-      if #free == want then return free end
-    end
+    if redis.call('EXISTS', prefix .. id) == 0 then free[#free + 1] = id end
   end
-  if #ids < page then return free end
-  offset, page = offset + page, page * 2
+  if #ids < page then break end
+  offset = offset + page
 end
+return free
 """
 
 
@@ -255,8 +260,7 @@ def _failure(result_data: bytes | None) -> tuple[str, int, str] | None:
 
 class _Worker(Worker):
     async def start_jobs(self, job_ids: list[bytes]) -> None:
-        """arq's, given as many jobs as arq read but only jobs that no worker is running, each
-        started in one script.
+        """arq's, given only jobs that no worker is running, each started in one script.
 
         arq leaves a running job in its queue until it ends, at the queue's head, and reads
         ``queue_read_limit`` ids of the head at every poll: it tried each running job again
@@ -266,13 +270,12 @@ class _Worker(Worker):
         read only those and started nothing. :data:`FREE_JOBS` reads past them, in one
         round trip; one more starts each free job (:data:`START_JOB`), where arq's
         transaction took four round trips, whose building in redis-py cost the worker's CPU.
-        arq's read only says how many to look for (its window, fewer in a burst's last jobs)
-        and whether any job is due.
         """
         if not job_ids:
             return
         free = await self.pool.register_script(FREE_JOBS)(
-            keys=[self.queue_name], args=[timestamp_ms(), len(job_ids), in_progress_key_prefix]
+            keys=[self.queue_name],
+            args=[timestamp_ms(), self.queue_read_limit, in_progress_key_prefix, *job_ids],
         )
         start = self.pool.register_script(START_JOB)
         lease_ms = int(self.in_progress_timeout_s * 1000)
