@@ -12,9 +12,10 @@ import redis.asyncio
 from aiohttp.test_utils import TestClient
 from arq.connections import ArqRedis
 from fake_github import SECRET
+from redis.asyncio.connection import Connection
 
 from bot.app.config import AppConfig
-from bot.app.queue_redis import RedisIntake, delivery_key
+from bot.app.queue_redis import RedisIntake, command, delivery_key
 from bot.app.replay import webhook_headers
 from bot.app.server_redis import REDIS_WEBHOOK, connect, create_redis_app
 
@@ -71,20 +72,27 @@ async def test_deliveries_arriving_while_one_is_sent_share_the_next_round_trip(
 ) -> None:
     intake = RedisIntake(arq_redis, queue_size=100)
     await accept(intake, "first")  # Redis learns the script
-    pipelines: list[object] = []
-    pipeline = arq_redis.pipeline
+    round_trips: list[int] = []
+    pipelined = intake._pipelined
 
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        made = pipeline(*args, **kwargs)
-        pipelines.append(made)
-        return made
+    async def counted(batch: Any) -> Any:
+        round_trips.append(len(batch))
+        return await pipelined(batch)
 
-    monkeypatch.setattr(arq_redis, "pipeline", counted)
+    monkeypatch.setattr(intake, "_pipelined", counted)
 
     arrivals = await asyncio.gather(*(accept(intake, f"d{n}") for n in range(20)))
 
     assert sorted(arrivals) == list(range(2, 22))
-    assert len(pipelines) == 2  # d0 at once, alone; the 19 behind it together
+    assert round_trips == [1, 19]  # d0 at once, alone; the 19 behind it together
+
+
+def test_commands_are_encoded_as_redis_py_encodes_them() -> None:
+    packed = Connection().pack_command("EVALSHA", "f00", 1, "wheelwatch:é", b"\x00\r\n", "")
+
+    assert command(b"EVALSHA", b"f00", b"1", "wheelwatch:é".encode(), b"\x00\r\n", b"") == (
+        b"".join(packed)
+    )
 
 
 async def test_lone_delivery_is_sent_by_its_own_caller(
