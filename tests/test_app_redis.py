@@ -1037,3 +1037,20 @@ async def test_poll_reads_no_further_when_arqs_read_did_not_fill_its_window(
 
     assert [job.decode() for job in free] == ["job-1"]
     assert "cmdstat_zrangebyscore" not in await store.info("commandstats")
+
+
+async def test_arq_line_of_a_job_cancelled_by_the_shutdown_carries_its_delivery_id(
+    cluster: Cluster, github: FakeGitHub, delivery_lines: pytest.LogCaptureFixture
+) -> None:
+    open_pull(github)
+    arrived, _never_released = github.hold(r"/pulls/2/files")
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+    worker = build_worker(cluster.config, github_factory=github_factory, handle_signals=False)
+    polling = asyncio.create_task(worker.main())
+    await arrived.wait()
+
+    polling.cancel()
+    await worker.close()  # cancels the running job, as a shutdown's end does
+
+    [cancelled] = arq_lines(delivery_lines, "cancelled, will be run again")
+    assert getattr(cancelled, "delivery", None) == "d1"
