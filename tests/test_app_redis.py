@@ -1054,3 +1054,29 @@ async def test_arq_line_of_a_job_cancelled_by_the_shutdown_carries_its_delivery_
 
     [cancelled] = arq_lines(delivery_lines, "cancelled, will be run again")
     assert getattr(cancelled, "delivery", None) == "d1"
+
+
+async def test_delivery_whose_job_arq_timed_out_is_given_up_and_can_be_redelivered(
+    cluster: Cluster,
+    github: FakeGitHub,
+    store: redis.asyncio.Redis,
+    delivery_lines: pytest.LogCaptureFixture,
+) -> None:
+    open_pull(github)
+    github.hold(r"/pulls/2/files")  # never answered: the job runs into arq's timeout
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+    worker = build_worker(
+        cluster.config, github_factory=github_factory, burst=True, handle_signals=False
+    )
+    worker.job_timeout_s = 0.5  # JOB_TIMEOUT's 900 s, shortened: the timeout is what is tested
+    await worker.main()
+    await worker.close()
+    body_left = await store.exists(body_key("d1"))
+
+    again = await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+
+    assert again.status == 202
+    assert body_left == 0
+    assert worker.ctx["metrics"].deliveries[("pull_request", "given_up")] == 1
+    [line] = [r for r in delivery_lines.records if "given up" in r.getMessage()]
+    assert (line.levelno, getattr(line, "delivery", None)) == (logging.ERROR, "d1")

@@ -84,6 +84,7 @@ async def process_delivery(
 ) -> str:
     """One job: hold it, decode the delivery, take its place in its subject's order, process."""
     state: WorkerState = ctx["wheelwatch"]
+    ctx["event"] = event_name  # for after_job, should arq end the job without its outcome
     lease = JobLease(
         state.redis,
         ctx["job_id"],
@@ -245,6 +246,34 @@ return score
 """
 
 
+async def give_up(
+    redis: ArqRedis, metrics: Metrics, delivery_id: str, event: str, reason: str
+) -> None:
+    """arq ended the delivery's job without its outcome: nothing will process it, so its body
+    is dropped and its id forgotten, for GitHub's redelivery to be processed (recorded, it
+    was answered ``duplicate`` for a day: the delivery was lost for good)."""
+    await _drop(redis, delivery_id)
+    metrics.delivery(event_label(event), "given_up")
+    log.error(
+        "delivery %s: given up (%s); redeliver it from the App's settings", delivery_id, reason
+    )
+
+
+async def _drop(redis: ArqRedis, delivery_id: str) -> None:
+    try:
+        await drop_body(redis, delivery_id)
+        # After arq's clean-up, as in after_job: forgotten before, a redelivery could enqueue
+        # a job under the same id that arq's clean-up then deleted.
+        await forget(redis, delivery_id)
+    except RedisError as exc:
+        log.error(
+            "delivery %s: Redis failed as its given-up job's id was being forgotten (%r);"
+            " a redelivery of it may be answered duplicate",
+            delivery_id,
+            exc,
+        )
+
+
 def _failure(result_data: bytes | None) -> tuple[str, int, str] | None:
     """The event, try number and reason that arq recorded for a delivery's failed job
     (``arq.jobs.serialize_result``, in our JSON); None if the job was not a delivery's."""
@@ -307,14 +336,18 @@ class _Worker(Worker):
         DELIVERY.set(job_id)  # this task's context only: start_jobs made the task
         await super().run_job(job_id, score)
 
-    async def finish_job(self, job_id: str, *args: Any, **kwargs: Any) -> None:
+    async def finish_job(self, job_id: str, finish: bool, *args: Any, **kwargs: Any) -> None:
         """arq's end of a job (delete its in-progress key, take it off the queue), except
-        for a try that lost the job to another worker: the job is that worker's."""
+        for a try that lost the job to another worker: the job is that worker's. A job arq
+        ends for good (``finish``) is marked for after_job, which tells whether it ended
+        with its outcome."""
         lost: set[str] = self.ctx["leases_lost"]
         if job_id in lost:
             lost.discard(job_id)
             return
-        await super().finish_job(job_id, *args, **kwargs)
+        await super().finish_job(job_id, finish, *args, **kwargs)
+        if finish:
+            self.ctx["finished"].add(job_id)
 
     async def finish_failed_job(self, job_id: str, result_data: bytes | None) -> None:
         """arq's end of a job it failed without running our function (its tries exhausted by
@@ -323,28 +356,13 @@ class _Worker(Worker):
         forgotten, and a redelivery from GitHub is processed. Recorded, it answered
         ``duplicate`` for a day: the delivery was lost for good."""
         await super().finish_failed_job(job_id, result_data)
-        try:
-            await drop_body(self.pool, job_id)
-            # After arq's clean-up, as after_job: forgotten before, a redelivery could enqueue
-            # a job under the same id that arq's clean-up then deleted.
-            await forget(self.pool, job_id)
-        except RedisError as exc:
-            log.error(
-                "delivery %s: its job was given up, and Redis failed as its id was being"
-                " forgotten (%r); a redelivery of it may be answered duplicate",
-                job_id,
-                exc,
-            )
         failure = _failure(result_data)
         if failure is None:  # not a delivery's job (a planted one): arq has said why
+            await _drop(self.pool, job_id)
             return
         event, tries, reason = failure
-        self.ctx["metrics"].delivery(event_label(event), "given_up")
-        log.error(
-            "delivery %s: given up after %d tries (%s); redeliver it from the App's settings",
-            job_id,
-            tries - 1,
-            reason,
+        await give_up(
+            self.pool, self.ctx["metrics"], job_id, event, f"after {tries - 1} tries: {reason}"
         )
 
     async def close(self) -> None:
@@ -393,6 +411,13 @@ def build_worker(
 
     async def after_job(ctx: dict[str, Any]) -> None:
         # The job id is the delivery id.
+        finished: set[str] = ctx["finished"]
+        if ctx["job_id"] in finished and not ctx.get("ended"):
+            # arq ended the job for good without our outcome: it timed out (JOB_TIMEOUT), as
+            # nothing else leaves process_delivery but an outcome, a Retry or a cancellation.
+            reason = f"try {ctx['job_try']}, arq failed the job: see its line before this one"
+            await give_up(ctx["redis"], ctx["metrics"], ctx["job_id"], ctx.get("event", ""), reason)
+        finished.discard(ctx["job_id"])
         if ctx.get("ended"):
             await drop_body(ctx["redis"], ctx["job_id"])
         if ctx.get("forget"):
@@ -430,7 +455,7 @@ def build_worker(
         burst=burst,
         handle_signals=handle_signals,
         job_completion_wait=int(config.drain_seconds),
-        ctx={"metrics": metrics, "leases_lost": set()},
+        ctx={"metrics": metrics, "leases_lost": set(), "finished": set()},
     )
     # arq marks a started job in progress for its whole timeout (and 10 s): a worker killed
     # before the job's first lease renewal left it untouched for 910 s. Marked for a lease
