@@ -12,7 +12,9 @@ WORKDIR /app
 # Only what the package needs: no tests, no benches, no git history (see .dockerignore).
 COPY pyproject.toml README.md LICENSE ./
 COPY bot ./bot
+# setuptools leaves build/ and the egg-info in the source tree: a second copy of the package.
 RUN pip install . \
+    && rm -rf build wheelwatch.egg-info \
     && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin wheelwatch
 
 # Nothing runs as root; the code is owned by root and read-only to the App.
