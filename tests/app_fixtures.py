@@ -21,6 +21,14 @@ from bot.app.metrics import Metrics
 from bot.app.replay import webhook_headers
 from bot.app.server import SERVICE, create_app
 
+# The client timeout of the tests that inject stalls (``FakeGitHub.stall``, ``lose(...,
+# "stall")``): each stalled call costs it in wall time. Every other test keeps the App's own
+# (``RetryPolicy.timeout``, 30 s), far beyond a loopback answer on a loaded machine, so a
+# slow answer cannot add a retry to the calls a test counts (0.5 s was the default: a real
+# call took over 0.3 s at load average 8, tests/test_app_faults.py). 2 s leaves the few
+# other calls of a stall test that margin several times over, for 2 s per stall.
+STALL_TIMEOUT = 2.0
+
 
 @pytest.fixture(scope="session")
 def rsa_keys() -> tuple[str, str]:
@@ -99,7 +107,7 @@ class Bot:
 
 @pytest.fixture
 def make_bot(aiohttp_client: Callable[..., Any], app_config: AppConfig) -> Callable[..., Any]:
-    async def make(*, client_timeout: float = 0.5, **config_changes: Any) -> Bot:
+    async def make(*, client_timeout: float = RetryPolicy.timeout, **config_changes: Any) -> Bot:
         """The App on a fake GitHub; its retry waits are recorded, never slept."""
         waits: list[float] = []
 

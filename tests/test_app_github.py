@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
-from app_fixtures import Bot
+from app_fixtures import STALL_TIMEOUT, Bot
 from fake_github import REPO, FakeGitHub, pull_request_payload
 
 from bot.app.server import SERVICE
@@ -92,7 +94,8 @@ async def test_rate_limit_reset_too_far_away_is_not_waited_for(
     assert "d-limit" in caplog.text
 
 
-async def test_timeout_is_retried(bot: Bot, github: FakeGitHub) -> None:
+async def test_timeout_is_retried(make_bot: Callable[..., Any], github: FakeGitHub) -> None:
+    bot: Bot = await make_bot(client_timeout=STALL_TIMEOUT)
     no_workflows(github)
     github.stall("GET", r"/pulls/2/files")
 

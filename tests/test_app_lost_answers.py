@@ -8,8 +8,11 @@ run, and each annotation once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
-from app_fixtures import Bot
+from app_fixtures import STALL_TIMEOUT, Bot
 from fake_github import (
     HEAD_SHA,
     LOST_ANSWERS,
@@ -23,6 +26,13 @@ from fake_github import (
 from bot.app.server import SERVICE
 
 WORKFLOW = ".github/workflows/ci.yml"
+
+
+@pytest.fixture
+async def bot(make_bot: Callable[..., Any]) -> Bot:
+    """The App with the stall tests' client timeout: a "stall" loses its answer that way."""
+    made: Bot = await make_bot(client_timeout=STALL_TIMEOUT)
+    return made
 
 
 def open_unsafe_pull(github: FakeGitHub) -> None:

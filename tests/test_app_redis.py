@@ -38,7 +38,7 @@ from test_app_push import AFTER, push_payload
 from bot.app import worker as worker_module
 from bot.app.config import AppConfig
 from bot.app.delivery import LeaseLost
-from bot.app.github import GitHubApp, RetryPolicy
+from bot.app.github import GitHubApp
 from bot.app.log_format import DeliveryField, JsonLines
 from bot.app.metrics import Metrics
 from bot.app.queue_redis import (
@@ -79,7 +79,6 @@ def github_factory(
         api_url=config.api_url,
         metrics=metrics,
         sleep=no_wait,
-        policy=RetryPolicy(timeout=0.5),
     )
 
 
