@@ -62,9 +62,10 @@ async def test_every_example_payload_is_handled_without_a_server_error(
 
 
 def mutations(data: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Each top-level and ``pull_request`` field deleted, nulled, or replaced by a wrong type."""
+    """Each top-level and ``pull_request`` field deleted, nulled, or replaced by a wrong type
+    or by an integer beyond 64 bits."""
     for path in [(key,) for key in data] + [("pull_request", key) for key in data["pull_request"]]:
-        for change in ("delete", None, "text", [], {}, -1):
+        for change in ("delete", None, "text", [], {}, -1, 2**64 + 1):
             mutated = json.loads(json.dumps(data))
             parent = mutated
             for key in path[:-1]:
@@ -92,7 +93,13 @@ async def test_mutated_pull_request_payloads_are_skipped_or_processed_never_cras
     assert set(statuses.values()) <= {200, 202, 400}, statuses
     # Only an action that is not a string is refused outright; the rest are queued and then skipped.
     refused = {k for k, v in statuses.items() if v == 400}
-    assert refused == {"action=None", "action=[]", "action={}", "action=-1"}
+    assert refused == {
+        "action=None",
+        "action=[]",
+        "action={}",
+        "action=-1",
+        "action=18446744073709551617",
+    }
     assert outcomes(roomy_bot) <= HANDLED, roomy_bot.app[SERVICE].metrics.deliveries
 
 

@@ -54,8 +54,9 @@ def _event(headers: Mapping[str, str], data: Any) -> sansio.Event:
 def _strict_json(text: str | bytes) -> object:
     """JSON as GitHub writes it, parsed by orjson: ~3x faster than ``json.loads`` on a 28 kB
     delivery (bench/README.md), and strict where the standard module is lenient: ``NaN`` and
-    ``Infinity`` (an infinite pull request number raised OverflowError, 500), invalid UTF-8,
-    integers beyond 64 bits and nesting past 1,024 levels raise ``JSONDecodeError``."""
+    ``Infinity`` (an infinite pull request number raised OverflowError, 500), numbers beyond
+    a double (``1e400``), invalid UTF-8 and nesting past 1,024 levels raise
+    ``JSONDecodeError``. An integer beyond 64 bits is read as the nearest float."""
     return orjson.loads(text)
 
 
@@ -67,6 +68,12 @@ class _Repository(msgspec.Struct):
 
 class _PullRequest(msgspec.Struct):
     number: Any = msgspec.UNSET
+
+    def __post_init__(self) -> None:
+        # msgspec reads it exactly, orjson as the nearest float: the full decode says which
+        # pull request it is, as the handlers will read it.
+        if isinstance(self.number, int) and not -(2**63) <= self.number < 2**64:
+            raise ValueError("an integer beyond 64 bits")
 
 
 class _Commit(msgspec.Struct):
@@ -92,8 +99,8 @@ def decode_routing(headers: Mapping[str, str], body: bytes) -> sansio.Event:
     too large for a float (``1e400``) in a field not read here is accepted (msgspec reads it
     as infinity, orjson refuses it); its full decode, when it is processed, then fails and it
     is counted ``malformed``. Bodies whose fields here are not what GitHub sends (an array,
-    a ``repository`` that is a string) and everything msgspec refuses are decoded in full, so
-    that the answer is ``decode_delivery``'s.
+    a ``repository`` that is a string, a pull request number beyond 64 bits) and everything
+    msgspec refuses are decoded in full, so that the answer is ``decode_delivery``'s.
     """
     media_type = headers.get("Content-Type", "").partition(";")[0].strip().lower()
     if media_type == "application/json":
