@@ -6,9 +6,11 @@
 #
 # It works on a copy of this checkout (tracked and untracked files, not ignored ones) in a
 # temporary directory, with a throwaway App id, RSA key and webhook secret in that copy's .env,
-# so a real .env is never read or overwritten. It posts a signed `ping`, which needs no call to
-# GitHub. Everything it starts is removed at the end (compose project "wheelwatch-smoke", its
-# volume included, and the image wheelwatch:smoke).
+# so a real .env is never read or overwritten. It posts a signed `ping` (no call to GitHub) and
+# a signed `push`, whose calls go to GITHUB_API_URL=http://127.0.0.1:9, where nothing listens in
+# the container: refused at once, retried for about 15 s, so the push is still running when the
+# stop begins and the drain can be seen. Everything it starts is removed at the end (compose
+# project "wheelwatch-smoke", its volume included, and the image wheelwatch:smoke).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -59,6 +61,7 @@ secret=$(openssl rand -hex 20)
     echo "GITHUB_APP_ID=1"
     printf 'GITHUB_PRIVATE_KEY=%s\n' "$(awk 'BEGIN { ORS = "\\n" } 1' "$work/smoke.pem")"
     echo "GITHUB_WEBHOOK_SECRET=$secret"
+    echo "GITHUB_API_URL=http://127.0.0.1:9"
 } >"$work/.env"
 chmod 600 "$work/.env"
 rm "$work/smoke.pem"
@@ -73,13 +76,31 @@ wait_healthy() { # container, seconds
     fail "$1 is not healthy after $2 s (last: $status)"
 }
 
-post_ping() { # url, delivery id -> HTTP status
-    local body='{"zen":"Smoke test.","hook_id":1,"hook":{"type":"App","id":1}}' signature
-    signature=$(printf '%s' "$body" | openssl dgst -sha256 -hmac "$secret" | awk '{ print $NF }')
+ping='{"zen":"Smoke test.","hook_id":1,"hook":{"type":"App","id":1}}'
+push='{"ref":"refs/heads/main","before":"0000000000000000000000000000000000000000",
+"after":"1111111111111111111111111111111111111111","created":false,"deleted":false,
+"forced":false,"repository":{"id":1,"name":"r","full_name":"o/r","owner":{"login":"o"},
+"default_branch":"main","private":false,"fork":false},"installation":{"id":1}}'
+
+post() { # url, event, delivery id, body -> HTTP status
+    local signature
+    signature=$(printf '%s' "$4" | openssl dgst -sha256 -hmac "$secret" | awk '{ print $NF }')
     curl -s -o /dev/null -w '%{http_code}' -X POST "$1" \
-        -H 'Content-Type: application/json' -H 'X-GitHub-Event: ping' \
-        -H "X-GitHub-Delivery: $2" -H "X-Hub-Signature-256: sha256=$signature" \
-        --data-binary "$body"
+        -H 'Content-Type: application/json' -H "X-GitHub-Event: $2" \
+        -H "X-GitHub-Delivery: $3" -H "X-Hub-Signature-256: sha256=$signature" \
+        --data-binary "$4"
+}
+
+wait_log() { # pattern, command...: until the command's output matches, 30 s at most
+    local pattern=$1
+    shift
+    local out
+    for _ in $(seq 30); do
+        out=$("$@" 2>&1)
+        grep -q -- "$pattern" <<<"$out" && return 0
+        sleep 1
+    done
+    fail "no log line matches '$pattern'"
 }
 
 step "1. docker build"
@@ -102,10 +123,13 @@ echo "uid in the container: $(docker exec "$web_alone" id -u)"
 [ "$(docker exec "$web_alone" id -u)" != 0 ] || fail "the container runs as root"
 wait_healthy "$web_alone" 90
 echo "healthy $(since "$started") s after its start"
-echo "signed ping: HTTP $(post_ping "http://127.0.0.1:$port/webhook" smoke-alone-1)"
+echo "signed ping: HTTP $(post "http://127.0.0.1:$port/webhook" ping smoke-alone-1 "$ping")"
+echo "signed push: HTTP $(post "http://127.0.0.1:$port/webhook" push smoke-alone-2 "$push")"
+wait_log 'smoke-alone-2.*failed' docker logs "$web_alone"
 start=$(now)
 docker stop "$web_alone" >/dev/null
-echo "docker stop: $(since "$start") s, exit code $(docker inspect -f '{{.State.ExitCode}}' "$web_alone")"
+echo "docker stop (the push in flight): $(since "$start") s," \
+    "exit code $(docker inspect -f '{{.State.ExitCode}}' "$web_alone")"
 docker logs "$web_alone" 2>&1 | grep -E 'draining|drained' || true
 
 step "2. compose up (web, worker, Redis)"
@@ -114,22 +138,21 @@ start=$(now)
 web=$("${compose[@]}" ps -q web)
 wait_healthy "$web" 120
 echo "web healthy $(since "$start") s after compose up"
-status=$(post_ping http://127.0.0.1:8080/webhook smoke-compose-1)
+status=$(post http://127.0.0.1:8080/webhook ping smoke-compose-1 "$ping")
 echo "signed ping to the published port: HTTP $status"
 [ "$status" = 202 ] || fail "expected 202"
-for _ in $(seq 30); do
-    "${compose[@]}" logs --no-color worker 2>&1 | grep -q 'smoke-compose-1.*processed' && break
-    sleep 1
-done
-"${compose[@]}" logs --no-color worker 2>&1 | grep 'smoke-compose-1' || fail "no worker picked it up"
+wait_log 'smoke-compose-1.*processed' "${compose[@]}" logs --no-color worker
+"${compose[@]}" logs --no-color worker 2>&1 | grep 'smoke-compose-1'
 
-step "2. --scale worker=2, then stop (SIGTERM, grace periods from compose.yaml)"
+step "2. --scale worker=2, a push in flight, then stop (SIGTERM; grace periods: compose.yaml)"
 "${compose[@]}" up -d --scale worker=2 >/dev/null 2>&1
 [ "$("${compose[@]}" ps -q worker | wc -l)" -eq 2 ] || fail "not 2 workers"
+echo "signed push: HTTP $(post http://127.0.0.1:8080/webhook push smoke-compose-2 "$push")"
+wait_log 'smoke-compose-2.*failed' "${compose[@]}" logs --no-color worker
 containers=$("${compose[@]}" ps -q)
 start=$(now)
 "${compose[@]}" stop >/dev/null 2>&1
-echo "compose stop: $(since "$start") s"
+echo "compose stop (the push in flight): $(since "$start") s"
 for id in $containers; do
     docker inspect -f '{{.Name}} {{.State.ExitCode}} {{.State.FinishedAt}}' "$id" |
         while read -r name code finished; do
