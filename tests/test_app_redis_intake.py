@@ -193,6 +193,18 @@ async def test_scripts_redis_forgot_are_loaded_again(
     assert await leftovers(store) == []
 
 
+async def test_connection_redis_closed_between_deliveries_is_replaced(
+    arq_redis: ArqRedis, store: redis.asyncio.Redis
+) -> None:
+    intake = RedisIntake(arq_redis, queue_size=100)
+    await accept(intake, "before")
+    # As Redis's idle timeout or a restart would: the intake's connection is closed under it.
+    await store.client_kill_filter(_type="normal", skipme=True)
+
+    assert await accept(intake, "after") == 2
+    assert await store.exists(delivery_key("after")) == 1
+
+
 async def test_unreachable_redis_fails_every_delivery_of_the_batch(tmp_path: Any) -> None:
     gone = redis.asyncio.Redis(unix_socket_path=str(tmp_path / "no-redis.sock"))
     intake = RedisIntake(gone, queue_size=100)  # type: ignore[arg-type]
