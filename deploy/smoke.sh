@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds and runs the Dockerfile and compose.yaml against whatever Docker this machine has, and
-# prints what it measured: image size, build time, time to healthy, drain times. Not run by CI
-# (CI has no Docker). Needs docker, Compose (v2 `docker compose` or v1 `docker-compose`),
-# openssl, curl, git and GNU date, and host port 8080 free (compose.yaml publishes it).
+# prints what it measured: image size, build time (without cache), time to healthy, drain times.
+# Not run by CI (CI has no Docker). Needs docker, Compose (v2 `docker compose` or v1
+# `docker-compose`), openssl, curl, git and GNU date, and host port 8080 free (compose.yaml
+# publishes it).
 #
 # It works on a copy of this checkout (tracked and untracked files, not ignored ones) in a
 # temporary directory, with a throwaway App id, RSA key and webhook secret in that copy's .env,
@@ -105,7 +106,7 @@ wait_log() { # pattern, command...: until the command's output matches, 30 s at 
 
 step "1. docker build"
 start=$(now)
-docker build -q -t wheelwatch:smoke "$work" >/dev/null
+docker build --no-cache -q -t wheelwatch:smoke "$work" >/dev/null
 echo "build: $(since "$start") s; image: $(docker image inspect -f '{{.Size}}' wheelwatch:smoke |
     awk '{ printf "%.0f MB", $1 / 1e6 }')"
 echo "user: $(docker image inspect -f '{{.Config.User}}' wheelwatch:smoke)"
@@ -170,5 +171,14 @@ wait_healthy "$redis" 60
 kept=$(docker exec "$redis" redis-cli exists wheelwatch:delivery:smoke-compose-1)
 echo "delivery id smoke-compose-1 still in Redis: $kept"
 [ "$kept" = 1 ] || fail "Redis lost its data"
+
+step "2. Redis restarts: a worker processes what comes next"
+worker=$("${compose[@]}" ps -q worker)
+before=$(docker inspect -f '{{.RestartCount}}' "$worker")
+docker restart "$redis" >/dev/null
+wait_healthy "$redis" 60
+echo "signed ping: HTTP $(post http://127.0.0.1:8080/webhook ping smoke-compose-3 "$ping")"
+wait_log 'smoke-compose-3.*processed' "${compose[@]}" logs --no-color worker
+echo "processed; the worker's restarts: $before -> $(docker inspect -f '{{.RestartCount}}' "$worker")"
 
 step "passed"
