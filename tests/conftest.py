@@ -9,9 +9,18 @@ SHARED_FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtu
 
 if SHARED_FIXTURES.is_dir():
     from app_fixtures import app_config, bot, github, make_bot, rsa_keys
-    from redis_fixtures import redis_server, redis_url
+    from redis_fixtures import redis_server, redis_url, tls_redis
 
-    __all__ = ["app_config", "bot", "github", "make_bot", "redis_server", "redis_url", "rsa_keys"]
+    __all__ = [
+        "app_config",
+        "bot",
+        "github",
+        "make_bot",
+        "redis_server",
+        "redis_url",
+        "rsa_keys",
+        "tls_redis",
+    ]
 else:
     # The App's tests talk to a fake GitHub built from those fixtures: without them, skip.
     collect_ignore_glob = ["test_app_*.py"]

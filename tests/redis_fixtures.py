@@ -6,11 +6,16 @@ in CI (``CI=true``), where a missing server fails the run: ``.ci/run`` installs 
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import os
 import shutil
+import socket
 import subprocess
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import redis
@@ -18,23 +23,19 @@ import redis
 NO_PERSISTENCE = ("--save", "", "--appendonly", "no", "--dir")
 
 
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def _executable() -> str:
     executable = shutil.which("redis-server") or shutil.which("valkey-server")
     if executable is None:
         message = "redis-server is not installed (apt-get install -y redis-server)"
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
-    directory = tmp_path_factory.mktemp("redis")
-    socket = directory / "redis.sock"
-    process = subprocess.Popen(
-        # No TCP port (no clash with other test runs), no persistence.
-        [executable, "--port", "0", "--unixsocket", str(socket), *NO_PERSISTENCE, str(directory)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    return executable
+
+
+def _start(command: list[str]) -> subprocess.Popen[str]:
+    """Starts a server and waits for its "ready" line; fails the test if it never comes."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     ready = threading.Event()
 
     def read_log() -> None:
@@ -45,10 +46,32 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 ready.set()
 
     threading.Thread(target=read_log, daemon=True).start()
+    if not ready.wait(30):
+        process.kill()
+        process.wait(10)
+        pytest.fail(f"{command[0]} did not start")
+    return process
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    executable = _executable()
+    directory = tmp_path_factory.mktemp("redis")
+    unix_socket = directory / "redis.sock"
+    # No TCP port (no clash with other test runs), no persistence.
+    process = _start(
+        [
+            executable,
+            "--port",
+            "0",
+            "--unixsocket",
+            str(unix_socket),
+            *NO_PERSISTENCE,
+            str(directory),
+        ]
+    )
     try:
-        if not ready.wait(30):
-            pytest.fail(f"{executable} did not start")
-        yield f"unix://{socket}"
+        yield f"unix://{unix_socket}"
     finally:
         process.terminate()
         process.wait(10)
@@ -61,3 +84,85 @@ def redis_url(redis_server: str) -> Iterator[str]:
     client.flushall()
     client.close()
     yield redis_server
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A throwaway certificate for 127.0.0.1 signed by its own key, as Heroku Redis presents
+    one: no client trusts it unless told to. Returns (certificate, key) files."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "wheelwatch test redis")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    certificate_file = directory / "redis.crt"
+    key_file = directory / "redis.key"
+    certificate_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return certificate_file, key_file
+
+
+@dataclass(frozen=True)
+class TlsRedis:
+    """A redis-server that speaks only TLS, with a self-signed certificate."""
+
+    url: str  # rediss://127.0.0.1:<port>, no query
+    certificate: Path  # the server's certificate, which is its own CA
+
+
+@pytest.fixture(scope="session")
+def tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsRedis]:
+    executable = _executable()
+    directory = tmp_path_factory.mktemp("redis-tls")
+    certificate, key = self_signed_certificate(directory)
+    port = _free_port()
+    process = _start(
+        [
+            executable,
+            "--port", "0",
+            "--tls-port", str(port),
+            "--bind", "127.0.0.1",
+            "--tls-cert-file", str(certificate),
+            "--tls-key-file", str(key),
+            "--tls-ca-cert-file", str(certificate),
+            "--tls-auth-clients", "no",
+            *NO_PERSISTENCE, str(directory),
+        ]
+    )  # fmt: skip
+    try:
+        yield TlsRedis(f"rediss://127.0.0.1:{port}", certificate)
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def _free_port() -> int:
+    # Another process could take it before redis-server binds it; then the start fails
+    # loudly (no "ready" line) rather than silently testing something else.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port

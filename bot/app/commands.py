@@ -217,6 +217,12 @@ def _redis_reachable(command: str, url: str) -> bool:
 
     problem = asyncio.run(unreachable(url))
     if problem is not None:
+        if "CERTIFICATE_VERIFY_FAILED" in problem:
+            # Heroku Redis presents a self-signed certificate: say what the URL can do about it.
+            problem += (
+                " To trust it, add ?ssl_ca_certs=<its CA file> to the URL, or"
+                " ?ssl_cert_reqs=none to skip the check (docs/app.md, Heroku)."
+            )
         print(f"wheelwatch {command}: configuration error:", file=sys.stderr)
         print(f"  WHEELWATCH_REDIS_URL cannot be reached: {problem}", file=sys.stderr)
     return problem is None

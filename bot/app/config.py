@@ -12,6 +12,8 @@ from typing import TypeVar
 import jwt
 from gidgethub import apps
 
+from bot.app.redis_settings import tls_options
+
 DEFAULT_API_URL = "https://api.github.com"
 # GitHub caps webhook payloads at 25 MB; a body larger than that is not from GitHub.
 DEFAULT_MAX_BODY_BYTES = 25 * 1024 * 1024
@@ -254,6 +256,10 @@ def _redis_url(value: str) -> str | None:
         raise ConfigurationError(
             "WHEELWATCH_REDIS_URL must start with redis://, rediss:// or unix://"
         )
+    try:
+        tls_options(value)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
     return value
 
 

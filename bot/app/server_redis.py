@@ -17,7 +17,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
-from arq.connections import ArqRedis, RedisSettings, create_pool
+from arq.connections import ArqRedis, create_pool
 from redis.exceptions import RedisError
 
 from bot.app import job_payload
@@ -28,6 +28,7 @@ from bot.app.decoding import Refused, decode_routing
 from bot.app.metrics import CONTENT_TYPE, Metrics
 from bot.app.processing import KNOWN_EVENTS, ROUTER, event_label, well_formed
 from bot.app.queue_redis import RedisIntake
+from bot.app.redis_settings import redis_settings
 from bot.app.server import (
     MAX_HEADER_CHARS,
     METRICS,
@@ -44,7 +45,7 @@ MEDIA_TYPES = frozenset({"application/json", "application/x-www-form-urlencoded"
 async def connect(url: str) -> ArqRedis:
     """A connection pool to Redis; raises if it cannot be reached (arq retries a few times)."""
     return await create_pool(
-        RedisSettings.from_dsn(url),
+        redis_settings(url),
         job_serializer=job_payload.dumps,
         job_deserializer=job_payload.loads,
     )

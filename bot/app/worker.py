@@ -25,7 +25,7 @@ from typing import Any
 import aiohttp
 import orjson
 from aiohttp import web
-from arq.connections import ArqRedis, RedisSettings
+from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix
 from arq.utils import timestamp_ms
 from arq.worker import Retry, Worker, func
@@ -51,6 +51,7 @@ from bot.app.queue_redis import (
     forget,
     unqueue,
 )
+from bot.app.redis_settings import redis_settings
 from bot.app.server import GitHubFactory, default_github, subject_of
 
 log = logging.getLogger(__name__)
@@ -442,7 +443,7 @@ def build_worker(
                 max_tries=MAX_TRIES + len(config.rerun_delays),
             )
         ],
-        redis_settings=RedisSettings.from_dsn(config.redis_url),
+        redis_settings=redis_settings(config.redis_url),
         job_serializer=job_payload.dumps,
         job_deserializer=job_payload.loads,
         on_startup=startup,

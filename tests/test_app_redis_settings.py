@@ -1,0 +1,31 @@
+"""WHEELWATCH_REDIS_URL turned into arq's RedisSettings, the one place both processes read it."""
+
+from __future__ import annotations
+
+from bot.app.redis_settings import redis_settings
+
+
+def test_tls_parameters_of_the_url_reach_the_settings() -> None:
+    settings = redis_settings(
+        "rediss://:pw@redis.example:6380/2"
+        "?ssl_cert_reqs=optional&ssl_ca_certs=/etc/ca.pem&ssl_check_hostname=true"
+    )
+
+    assert (settings.ssl, settings.ssl_cert_reqs, settings.ssl_ca_certs) == (
+        True,
+        "optional",
+        "/etc/ca.pem",
+    )
+    assert settings.ssl_check_hostname is True
+    assert (settings.host, settings.port, settings.database, settings.password) == (
+        "redis.example",
+        6380,
+        2,
+        "pw",
+    )
+
+
+def test_url_without_tls_parameters_keeps_arqs_defaults() -> None:
+    settings = redis_settings("rediss://redis.example:6380")
+
+    assert (settings.ssl, settings.ssl_cert_reqs, settings.ssl_ca_certs) == (True, "required", None)
