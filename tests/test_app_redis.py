@@ -781,6 +781,49 @@ async def test_rerun_of_a_delivery_that_created_its_check_run_posts_nothing_twic
     assert cluster.outcomes()[("pull_request", "processed")] == 1
 
 
+def try_lines(caplog: pytest.LogCaptureFixture, delivery_id: str) -> list[str]:
+    """The worker's lines that announce a delivery's second or later try."""
+    prefix = f"delivery {delivery_id}: try "
+    return [r.getMessage() for r in caplog.records if r.getMessage().startswith(prefix)]
+
+
+async def test_planned_rerun_is_logged_as_one_not_as_an_interrupted_try(
+    cluster: Cluster, github: FakeGitHub, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot.app")
+    open_pull(github)
+    rerunning(cluster, 0.0)
+    github.fail("POST", r"/check-runs$", 502, times=4)  # every send of the first run
+
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+    await cluster.work()
+
+    [line] = try_lines(caplog, "d1")
+    assert "interrupted" not in line
+    assert "run again" in line
+
+
+async def test_try_after_a_cancelled_one_is_logged_as_interrupted(
+    cluster: Cluster, github: FakeGitHub, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot.app")
+    open_pull(github)
+    arrived, release = github.hold(r"/pulls/2/files")
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+    worker = build_worker(cluster.config, github_factory=github_factory, handle_signals=False)
+    polling = asyncio.create_task(worker.main())
+    await arrived.wait()
+    polling.cancel()
+    await worker.close()  # cancels the running job, as a shutdown's end does
+    release.set()
+
+    await cluster.work()
+
+    [line] = try_lines(caplog, "d1")
+    assert "interrupted" in line
+    assert len(github.reviews(REPO, 2)) == 1
+
+
 async def test_delivery_github_refused_with_a_404_is_not_run_again(
     cluster: Cluster, github: FakeGitHub
 ) -> None:

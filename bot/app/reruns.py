@@ -25,6 +25,15 @@ log = logging.getLogger(__name__)
 
 # The outcome of a run that may succeed later (bot.app.processing).
 TRANSIENT_OUTCOME = "github_unavailable"
+# How long the mark of a planned run again outlives its delay: the run may wait in the queue
+# past it. A mark that has expired only makes that run's log line say it was interrupted.
+PLANNED_MARGIN_SECONDS = 3600
+
+
+def planned_key(delivery_id: str) -> str:
+    """Redis key holding the number of the try planned as the delivery's run again: arq's
+    job_try counts those and interrupted tries alike, and only this tells them apart."""
+    return f"wheelwatch:rerun:{delivery_id}"
 
 
 def next_delay(config: AppConfig, outcome: str, runs: int) -> float | None:

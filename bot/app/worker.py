@@ -90,11 +90,13 @@ async def process_delivery(
         state.redis,
         ctx["job_id"],
         state.config.lease_seconds,
-        reads=(body_key(delivery_id), delivery_key(delivery_id)),
+        reads=(body_key(delivery_id), delivery_key(delivery_id), reruns.planned_key(delivery_id)),
     )
     try:
         if await lease.take():
-            body, arrival = lease.read
+            body, arrival, planned = lease.read
+            if ctx.get("job_try", 1) > 1:
+                _log_try(delivery_id, ctx["job_try"], planned)
             async with lease:
                 outcome = await _process(
                     ctx, event_name, delivery_id, content_type, lease, body, arrival
@@ -124,6 +126,15 @@ async def process_delivery(
     return outcome
 
 
+def _log_try(delivery_id: str, job_try: int, planned: bytes | None) -> None:
+    if planned == str(job_try).encode():
+        log.info(
+            "delivery %s: try %d (the run again planned after GitHub failed)", delivery_id, job_try
+        )
+    else:
+        log.info("delivery %s: try %d (an earlier try was interrupted)", delivery_id, job_try)
+
+
 async def _process(
     ctx: dict[str, Any],
     event_name: str,
@@ -138,10 +149,6 @@ async def _process(
     state: WorkerState = ctx["wheelwatch"]
     waited = max(0.0, time.time() - ctx["enqueue_time"].timestamp())
     received = time.monotonic() - waited
-    if ctx.get("job_try", 1) > 1:
-        log.info(
-            "delivery %s: try %d (an earlier try was interrupted)", delivery_id, ctx["job_try"]
-        )
     headers = {
         "Content-Type": content_type,
         "X-GitHub-Event": event_name,
@@ -181,6 +188,12 @@ async def _process(
             await unqueue(state.redis, subject_of(event), event_name, delivery_id)
         except RedisError as exc:  # the next delivery about it may then wait for the delay
             log.warning("delivery %s: its subject's queue entry stays (%r)", delivery_id, exc)
+        with contextlib.suppress(RedisError):  # lost, the next try's line says "interrupted"
+            await state.redis.set(
+                reruns.planned_key(delivery_id),
+                runs + 1,
+                ex=int(delay) + reruns.PLANNED_MARGIN_SECONDS,
+            )
         raise Retry(defer=delay)
     if outcome == reruns.TRANSIENT_OUTCOME:
         reruns.given_up(state.metrics, label, delivery_id, runs)
