@@ -205,3 +205,14 @@ def test_redis_url_accepts_each_ssl_cert_reqs_redis_py_knows(value: str) -> None
     url = f"rediss://redis.example:6380?ssl_cert_reqs={value}"
 
     assert AppConfig.from_env({**ENV, "WHEELWATCH_REDIS_URL": url}).redis_url == url
+
+
+def test_redis_url_ssl_ca_certs_naming_no_file_is_refused_naming_it(tmp_path: Path) -> None:
+    url = f"rediss://:hunter2@redis.example:6380?ssl_ca_certs={tmp_path}/missing.pem"
+
+    with pytest.raises(ConfigurationError) as caught:
+        AppConfig.from_env({**ENV, "WHEELWATCH_REDIS_URL": url})
+
+    assert "ssl_ca_certs" in str(caught.value)
+    assert "missing.pem" in str(caught.value)
+    assert "hunter2" not in str(caught.value)

@@ -257,9 +257,14 @@ def _redis_url(value: str) -> str | None:
             "WHEELWATCH_REDIS_URL must start with redis://, rediss:// or unix://"
         )
     try:
-        tls_options(value)
+        tls = tls_options(value)
     except ValueError as exc:
         raise ConfigurationError(str(exc)) from None
+    if tls.ca_certs is not None and not Path(tls.ca_certs).is_file():
+        # Else the start check fails with an OSError that names neither the option nor the file.
+        raise ConfigurationError(
+            f"ssl_ca_certs in WHEELWATCH_REDIS_URL names no file: {tls.ca_certs}"
+        )
     return value
 
 
