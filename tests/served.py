@@ -43,9 +43,15 @@ class Served:
 
 
 async def serve(
-    github: FakeGitHub, private_key: str, *, fd_limit: int | None = None, **env: str
+    github: FakeGitHub,
+    private_key: str,
+    *,
+    fd_limit: int | None = None,
+    new_session: bool = False,
+    **env: str,
 ) -> Served:
-    """Start ``wheelwatch serve`` on a free port; ``fd_limit`` lowers its RLIMIT_NOFILE."""
+    """Start ``wheelwatch serve`` on a free port; ``fd_limit`` lowers its RLIMIT_NOFILE;
+    ``new_session`` makes it lead a process group of its own (its id is the server's pid)."""
     port = free_port()
     environment = {
         **os.environ,
@@ -77,6 +83,7 @@ async def serve(
         env=environment,
         stderr=asyncio.subprocess.PIPE,
         preexec_fn=limit_descriptors,
+        start_new_session=new_session,
     )
     served = Served(process, f"http://127.0.0.1:{port}", port)
     await served.read_log_until(b"Running on")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import logging
 import signal
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from bot.app.replay import webhook_headers
 from bot.app.server import SERVICE
 
 WORKFLOW = ".github/workflows/ci.yml"
+OTHER_HEAD = "0123456789abcdef0123456789abcdef01234567"
 
 
 def unsafe_pull(github: FakeGitHub) -> None:
@@ -159,3 +161,79 @@ async def test_deliveries_the_drain_deadline_cuts_off_are_named_and_not_counted_
     assert outcomes[("pull_request", "processed")] == 0
     assert outcomes[("pull_request", "cut_off")] == 1
     assert outcomes[("pull_request", "not_started")] == 2
+
+
+def processes_of_session(session: int) -> set[int]:
+    """Live processes (zombies are dead) whose session is ``session``."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                # Fields after the command (which may hold spaces): state, ppid, pgrp, session.
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        if int(fields[3]) == session and fields[0] != "Z":
+            found.add(int(entry))
+    return found
+
+
+async def ended(pid: int, seconds: float) -> bool:
+    """Whether process ``pid`` (not necessarily our child) ends within ``seconds``."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    loop = asyncio.get_running_loop()
+    gone = asyncio.Event()
+    loop.add_reader(fd, gone.set)  # a pidfd becomes readable when its process ends
+    try:
+        await asyncio.wait_for(gone.wait(), seconds)
+        return True
+    except TimeoutError:
+        return False
+    finally:
+        loop.remove_reader(fd)
+        os.close(fd)
+
+
+async def test_sigterm_to_the_whole_process_group_still_drains_and_leaves_no_process(
+    github: FakeGitHub, rsa_keys: tuple[str, str]
+) -> None:
+    # Heroku, systemd's default KillMode and a terminal send SIGTERM to every process of the
+    # dyno or group: the analysis processes get it too, not only the server.
+    unsafe_pull(github)
+    # Another text than pull 2's, which the analysis cache would answer without a process.
+    text = UNSAFE_WORKFLOW + "# pull 3\n"
+    github.add_file(REPO, OTHER_HEAD, WORKFLOW, text)
+    github.add_pull(REPO, 3, [{"filename": WORKFLOW, "status": "added", "patch": added_patch(text)}])
+    reviewing, review = github.hold(r"/pulls/2/reviews")
+    arrived, release = github.hold(r"/pulls/3/files")
+    served = await serve(github, rsa_keys[0], new_session=True)
+    group = served.process.pid
+
+    async with aiohttp.ClientSession() as session:
+        assert await post_delivery(session, served.url, pull_request_payload(), "d-1") == 202
+        # Pull 2 analysed and rendered: an analysis process is running, idle, for the next.
+        await asyncio.wait_for(reviewing.wait(), 20)
+        review.set()
+        payload = pull_request_payload(number=3, head_sha=OTHER_HEAD)
+        assert await post_delivery(session, served.url, payload, "d-2") == 202
+    await asyncio.wait_for(arrived.wait(), 10)
+    analysis_processes = processes_of_session(group) - {group}
+    assert analysis_processes, "no analysis process started"
+
+    os.killpg(group, signal.SIGTERM)
+    await served.read_log_until(b"draining")
+    release.set()
+    returncode = await served.exit()
+
+    assert returncode == 0, served.log.decode()
+    assert [len(github.reviews(REPO, n)) for n in (2, 3)] == [1, 1], served.log.decode()
+    assert all(run.status == "completed" for run in github.check_runs.values())
+    assert b"could not finish" not in served.log, served.log.decode()
+    assert b"failed" not in served.log, served.log.decode()
+    left = [pid for pid in processes_of_session(group) if not await ended(pid, 5)]
+    assert left == [], served.log.decode()
