@@ -21,6 +21,7 @@ from fake_github import (
     added_patch,
     pull_request_payload,
 )
+from processes import ended, processes_of_session
 from served import serve
 
 from bot.app.replay import webhook_headers
@@ -161,42 +162,6 @@ async def test_deliveries_the_drain_deadline_cuts_off_are_named_and_not_counted_
     assert outcomes[("pull_request", "processed")] == 0
     assert outcomes[("pull_request", "cut_off")] == 1
     assert outcomes[("pull_request", "not_started")] == 2
-
-
-def processes_of_session(session: int) -> set[int]:
-    """Live processes (zombies are dead) whose session is ``session``."""
-    found = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                # Fields after the command (which may hold spaces): state, ppid, pgrp, session.
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:  # ended meanwhile
-            continue
-        if int(fields[3]) == session and fields[0] != "Z":
-            found.add(int(entry))
-    return found
-
-
-async def ended(pid: int, seconds: float) -> bool:
-    """Whether process ``pid`` (not necessarily our child) ends within ``seconds``."""
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    loop = asyncio.get_running_loop()
-    gone = asyncio.Event()
-    loop.add_reader(fd, gone.set)  # a pidfd becomes readable when its process ends
-    try:
-        await asyncio.wait_for(gone.wait(), seconds)
-        return True
-    except TimeoutError:
-        return False
-    finally:
-        loop.remove_reader(fd)
-        os.close(fd)
 
 
 async def test_sigterm_to_the_whole_process_group_still_drains_and_leaves_no_process(
