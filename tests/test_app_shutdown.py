@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import logging
+import os
 import signal
 from collections.abc import Callable
 from typing import Any
@@ -173,7 +173,9 @@ async def test_sigterm_to_the_whole_process_group_still_drains_and_leaves_no_pro
     # Another text than pull 2's, which the analysis cache would answer without a process.
     text = UNSAFE_WORKFLOW + "# pull 3\n"
     github.add_file(REPO, OTHER_HEAD, WORKFLOW, text)
-    github.add_pull(REPO, 3, [{"filename": WORKFLOW, "status": "added", "patch": added_patch(text)}])
+    github.add_pull(
+        REPO, 3, [{"filename": WORKFLOW, "status": "added", "patch": added_patch(text)}]
+    )
     reviewing, review = github.hold(r"/pulls/2/reviews")
     arrived, release = github.hold(r"/pulls/3/files")
     served = await serve(github, rsa_keys[0], new_session=True)

@@ -16,11 +16,17 @@ and what cancels them.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import logging
 import multiprocessing
+import multiprocessing.util
+import os
+import select
 import signal
+import threading
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from multiprocessing.connection import Connection
 from typing import Any, TypeVar
@@ -43,8 +49,12 @@ class Superseded(Exception):
 
 def _serve(conn: Connection) -> None:
     """A worker process: run jobs until the server closes the pipe (or kills it)."""
-    # Ctrl-C reaches the whole process group: the server decides when workers stop.
+    # Ctrl-C, and the SIGTERM that Heroku, systemd (KillMode=control-group) and `kill 0` send
+    # to every process of the group, are the server's to act on: it drains, then kills its
+    # workers (ProcessPool.close). Ended by the signal, a worker failed the job being drained.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    threading.Thread(target=_exit_when_server_gone, args=(conn.fileno(),), daemon=True).start()
     while True:
         try:
             fn, args, kwargs = conn.recv()
@@ -60,11 +70,39 @@ def _serve(conn: Connection) -> None:
             conn.send(("error", RuntimeError(f"job {fn.__name__} failed: {exc!r}")))
 
 
+def _exit_when_server_gone(fd: int) -> None:
+    """A server killed outright (SIGKILL, out of memory) kills no worker: its end of the pipe
+    closing is the sign, seen here also in the middle of a job, which nothing else reads."""
+    poller = select.poll()
+    poller.register(fd, select.POLLRDHUP)  # the peer's close, never a job arriving
+    poller.poll()
+    os._exit(1)
+
+
+# Every worker process started and not yet known dead. At the interpreter's exit
+# multiprocessing ends daemon processes with SIGTERM, which workers ignore, then waits for
+# them: a server that exits without ProcessPool.close() would wait for ever.
+_STARTED: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _kill_started() -> None:
+    for process in list(_STARTED):
+        with contextlib.suppress(Exception):
+            if process.is_alive():  # a dead one's pid may be another process's by now
+                process.kill()
+
+
+# atexit runs the last registered first: this before multiprocessing's own (its import
+# above registers it).
+atexit.register(_kill_started)
+
+
 class _Worker:
     def __init__(self, context: Any) -> None:
         self.conn, child = context.Pipe()
         self.process = context.Process(target=_serve, args=(child,), daemon=True)
         self._child = child
+        _STARTED.add(self.process)
 
     async def start(self) -> None:
         # The first start launches the fork server (an interpreter start and the imports):
