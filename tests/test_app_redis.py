@@ -18,6 +18,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+import pool_jobs
 import pytest
 import redis.asyncio
 from aiohttp.test_utils import TestClient
@@ -33,6 +34,7 @@ from fake_github import (
     webhook,
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
+from test_app_analysis_process_deaths import Jobs
 from test_app_push import AFTER, push_payload
 
 from bot.app import worker as worker_module
@@ -53,6 +55,7 @@ from bot.app.replay import webhook_headers
 from bot.app.server_redis import REDIS_WEBHOOK, create_redis_app
 from bot.app.snapshot import Analyser
 from bot.app.worker import FREE_JOBS, MAX_TRIES, START_JOB, build_worker
+from bot.app.workflows import run_engine
 
 WORKFLOW = ".github/workflows/ci.yml"
 CREATE_REVIEW = "POST /repos/{owner}/{repo}/pulls/{pull_number}/reviews"
@@ -1122,3 +1125,26 @@ async def test_delivery_whose_job_arq_timed_out_is_given_up_and_can_be_redeliver
     assert worker.ctx["metrics"].deliveries[("pull_request", "given_up")] == 1
     [line] = [r for r in delivery_lines.records if "given up" in r.getMessage()]
     assert (line.levelno, getattr(line, "delivery", None)) == (logging.ERROR, "d1")
+
+
+async def test_worker_whose_analysis_process_is_killed_mid_job_posts_the_review_and_one_line(
+    cluster: Cluster,
+    github: FakeGitHub,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The worker's processor runs its analyses in a ProcessPool of its own: the same code as
+    # the embedded mode's (tests/test_app_analysis_process_deaths.py), here once end to end.
+    caplog.set_level(logging.INFO)
+    open_pull(github)
+    jobs = Jobs(monkeypatch)
+    jobs.replace(run_engine, pool_jobs.kill_own_process)
+
+    await cluster.deliver("pull_request", pull_request_payload())
+    await cluster.work()
+
+    assert len(github.reviews(REPO, 2)) == 1
+    assert [r.getMessage() for r in caplog.records if r.exc_info or r.exc_text] == []
+    [killed, _replacement] = jobs.pids["run_engine"]
+    [line] = [r.getMessage() for r in caplog.records if str(killed) in r.getMessage()]
+    assert "SIGKILL" in line
