@@ -96,7 +96,8 @@ def exceptions_logged(logs: pytest.LogCaptureFixture) -> list[str]:
 
 
 def lines_naming(pid: int, logs: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [r for r in logs.records if str(pid) in r.getMessage()]
+    # Not the bare number: an access log line's byte count may read the same.
+    return [r for r in logs.records if f"process {pid} " in r.getMessage()]
 
 
 async def killed_mid_analysis(

@@ -1146,5 +1146,5 @@ async def test_worker_whose_analysis_process_is_killed_mid_job_posts_the_review_
     assert len(github.reviews(REPO, 2)) == 1
     assert [r.getMessage() for r in caplog.records if r.exc_info or r.exc_text] == []
     [killed, _replacement] = jobs.pids["run_engine"]
-    [line] = [r.getMessage() for r in caplog.records if str(killed) in r.getMessage()]
+    [line] = [r.getMessage() for r in caplog.records if f"process {killed} " in r.getMessage()]
     assert "SIGKILL" in line
