@@ -5,7 +5,9 @@ to analyse and, before the per-finding diffs were made local, minutes to render)
 event loop that stalled every acknowledgement, and in a thread it still held the GIL. In
 another process it stalls nothing, and it can be stopped: a job that is cancelled (a newer
 delivery about the same pull request arrived) or that runs past its delivery's budget has
-its process killed, and a fresh one takes its place on the next job.
+its process killed, and a fresh one takes its place on the next job. A process that dies
+(SIGKILLed by an operator, chosen by the out-of-memory killer) costs one log line: its job
+runs again in a new process, and is given up only if that one dies too.
 
 :class:`ProcessPool` owns at most ``size`` processes, started on first use from a fork server
 that has already imported the engine (a new process costs a fork, not an interpreter start).
@@ -45,6 +47,18 @@ class AnalysisTimeout(Exception):
 
 class Superseded(Exception):
     """A newer delivery about the same subject arrived; this one's job was killed."""
+
+
+class AnalysisProcessDied(Exception):
+    """The process running a job ended before answering (the job's second, when raised)."""
+
+    def __init__(self, pid: int | None, how: str, job: str) -> None:
+        super().__init__(f"analysis process {pid} {how} before answering {job}")
+        self.how = how
+
+
+class _PipeClosed(Exception):
+    """The worker's pipe broke: its process has ended (never an error the job raised)."""
 
 
 def _serve(conn: Connection) -> None:
@@ -111,7 +125,17 @@ class _Worker:
         self._child.close()
 
     async def call(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
-        await asyncio.to_thread(self.conn.send, (fn, args, kwargs))
+        try:
+            status, value = await self._exchange((fn, args, kwargs))
+        except (EOFError, OSError) as exc:
+            raise _PipeClosed() from exc
+        if status == "error":
+            raise value
+        result: T = value
+        return result
+
+    async def _exchange(self, job: tuple[Any, ...]) -> tuple[str, Any]:
+        await asyncio.to_thread(self.conn.send, job)
         loop = asyncio.get_running_loop()
         readable: asyncio.Future[None] = loop.create_future()
         fd = self.conn.fileno()
@@ -125,17 +149,24 @@ class _Worker:
             await readable
         finally:
             loop.remove_reader(fd)
-        status, value = await asyncio.to_thread(self.conn.recv)
-        if status == "error":
-            raise value
-        result: T = value
-        return result
+        answer: tuple[str, Any] = await asyncio.to_thread(self.conn.recv)
+        return answer
 
     def kill(self) -> None:
         with contextlib.suppress(Exception):
             self.process.kill()
         with contextlib.suppress(Exception):
             self.conn.close()
+
+
+def _how_it_ended(exitcode: int | None) -> str:
+    if exitcode is None:
+        return "closed its pipe (then killed)"
+    if exitcode < 0:
+        with contextlib.suppress(ValueError):
+            return f"was killed by {signal.Signals(-exitcode).name}"
+        return f"was killed by signal {-exitcode}"
+    return f"exited with status {exitcode}"
 
 
 class ProcessPool:
@@ -170,43 +201,82 @@ class ProcessPool:
         """``fn(*args, **kwargs)`` in a worker process (``fn`` must be importable by name).
 
         Raises ``AnalysisTimeout`` after ``timeout`` seconds and ``Superseded`` once ``cancel()``
-        completes; either way, and if this task is cancelled, the worker is killed.
+        completes; either way, and if this task is cancelled, the worker is killed. A job whose
+        process dies runs again in a new one; ``AnalysisProcessDied`` if that one dies too.
         """
+        deadline = None if timeout is None else time.monotonic() + timeout
         async with self._free:
-            worker = self._idle.pop() if self._idle else None
-            if worker is None:
-                worker = _Worker(self._mp_context())
-                await worker.start()
-                self.started += 1
-            job = asyncio.ensure_future(worker.call(fn, args, kwargs))
             stop = asyncio.ensure_future(cancel()) if cancel is not None else None
-            self.running += 1
             try:
-                done, _ = await asyncio.wait(
-                    [job] if stop is None else [job, stop],
-                    timeout=timeout,
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
-            except BaseException:  # this delivery's task was cancelled
-                job.cancel()
-                self._kill(worker)
-                raise
+                try:
+                    return await self._run_once(fn, args, kwargs, deadline, stop, reuse=True)
+                except AnalysisProcessDied as died:
+                    # Killed from outside (an operator, the out-of-memory killer), the job may
+                    # well be innocent. A new process, not an idle one: the same cause may have
+                    # ended those too.
+                    log.warning("%s; running the job again in a new process", died)
+                try:
+                    return await self._run_once(fn, args, kwargs, deadline, stop, reuse=False)
+                except AnalysisProcessDied as died:
+                    log.warning("%s, the job's second; given up", died)
+                    raise
             finally:
-                self.running -= 1
                 if stop is not None:
                     stop.cancel()
-            if job in done:
-                error = job.exception()
-                if isinstance(error, EOFError | OSError):
-                    self._kill(worker)  # the process died (killed from outside, out of memory)
-                else:
-                    self._idle.append(worker)  # a job that raised leaves its worker ready
-                if error is not None:
-                    raise error
-                return job.result()
+
+    async def _run_once(
+        self,
+        fn: Callable[..., T],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        deadline: float | None,
+        stop: asyncio.Future[Any] | None,
+        *,
+        reuse: bool,
+    ) -> T:
+        timeout = None if deadline is None else deadline - time.monotonic()
+        if timeout is not None and timeout <= 0:
+            raise AnalysisTimeout()
+        worker = self._idle.pop() if reuse and self._idle else None
+        if worker is None:
+            worker = _Worker(self._mp_context())
+            await worker.start()
+            self.started += 1
+        job = asyncio.ensure_future(worker.call(fn, args, kwargs))
+        self.running += 1
+        try:
+            done, _ = await asyncio.wait(
+                [job] if stop is None else [job, stop],
+                timeout=timeout,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        except BaseException:  # this delivery's task was cancelled
             job.cancel()
             self._kill(worker)
-            raise Superseded() if stop is not None and stop in done else AnalysisTimeout()
+            raise
+        finally:
+            self.running -= 1
+        if job in done:
+            error = job.exception()
+            if isinstance(error, _PipeClosed):
+                raise await self._ended(worker, fn.__name__) from None
+            self._idle.append(worker)  # a job that raised leaves its worker ready
+            if error is not None:
+                raise error
+            return job.result()
+        job.cancel()
+        self._kill(worker)
+        raise Superseded() if stop is not None and stop in done else AnalysisTimeout()
+
+    async def _ended(self, worker: _Worker, job: str) -> AnalysisProcessDied:
+        """How the process of a worker whose pipe broke ended."""
+        try:
+            # It closes its pipe as it exits, so this returns at once; the bound is for one
+            # that closed it and lives on.
+            await asyncio.to_thread(worker.process.join, 5)
+        finally:
+            worker.kill()
+        return AnalysisProcessDied(worker.process.pid, _how_it_ended(worker.process.exitcode), job)
 
     def _kill(self, worker: _Worker) -> None:
         worker.kill()

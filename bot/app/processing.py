@@ -30,7 +30,7 @@ from bot.app.delivery import (
 from bot.app.github import GitHubApp, GitHubUnavailable, UnexpectedAnswer
 from bot.app.log_format import DELIVERY
 from bot.app.metrics import Metrics
-from bot.app.process_pool import Offload, ProcessPool, Superseded
+from bot.app.process_pool import AnalysisProcessDied, Offload, ProcessPool, Superseded
 from bot.app.release_tables import ReleaseTables
 from bot.app.snapshot import Analyser
 
@@ -145,6 +145,10 @@ class Processor:
             # A newer delivery about the same subject arrived mid-analysis: it does the work.
             outcome = "superseded"
             log.info("delivery %s: analysis stopped for a newer delivery", event.delivery_id)
+        except AnalysisProcessDied as exc:
+            # Its two processes' ends are logged already (bot.app.process_pool): no traceback.
+            outcome = "error"
+            log.error("delivery %s: failed: %s", event.delivery_id, exc)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             outcome = "malformed"
             log.warning("delivery %s: payload not understood (%r); skipped", event.delivery_id, exc)

@@ -27,7 +27,7 @@ from bot.app.analysis_cache import (
     digest,
     text_size,
 )
-from bot.app.process_pool import AnalysisTimeout, Offload
+from bot.app.process_pool import AnalysisProcessDied, AnalysisTimeout, Offload
 from bot.app.release_tables import Releases, ReleaseTables
 from bot.app.workflows import (
     RepoConfig,
@@ -235,6 +235,14 @@ class Analyser:
             except AnalysisTimeout:
                 # Not cached: with time, the same file may well be analysed.
                 files[index] = WorkflowFile(path, text, Analysis(error=out_of_time(offload)))
+                continue
+            except AnalysisProcessDied as died:
+                # Not cached either: the processes may have been killed for another's sake.
+                error = FileError(
+                    "wheelwatch could not analyse this file: two processes ended while"
+                    f" analysing it, the second {died.how}"
+                )
+                files[index] = WorkflowFile(path, text, Analysis(error=error))
                 continue
             self.analyses += 1
             files[index] = WorkflowFile(path, text, analysis)
