@@ -884,6 +884,107 @@ async def test_newer_delivery_runs_at_once_and_supersedes_one_waiting_to_run_aga
     assert len(github.check_runs) == 1 and len(github.reviews(REPO, 2)) == 1
 
 
+# The mark of a planned run again (wheelwatch:rerun:<delivery id>) goes with the job's other
+# keys whichever way the job ends.
+
+
+async def rerun_marks(store: redis.asyncio.Redis) -> list[bytes]:
+    return sorted(await store.keys("wheelwatch:rerun:*"))
+
+
+async def test_run_again_mark_is_deleted_when_the_run_again_is_processed(
+    cluster: Cluster, github: FakeGitHub, store: redis.asyncio.Redis
+) -> None:
+    open_pull(github)
+    rerunning(cluster, 0.0)
+    github.fail("POST", r"/check-runs$", 502, times=4)  # every send of the first run
+
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+    await cluster.work()
+
+    assert cluster.outcomes()[("pull_request", "rerun")] == 1
+    assert cluster.outcomes()[("pull_request", "processed")] == 1
+    assert await rerun_marks(store) == []
+
+
+async def test_run_again_mark_is_deleted_when_the_delivery_is_given_up_after_its_runs_again(
+    cluster: Cluster, github: FakeGitHub, store: redis.asyncio.Redis
+) -> None:
+    open_pull(github)
+    rerunning(cluster, 0.0)
+    github.fail("GET", r"/pulls/2/files", 502, times=1000)
+
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+    await cluster.work()
+
+    assert cluster.outcomes()[("pull_request", "given_up")] == 1
+    assert await rerun_marks(store) == []
+
+
+async def test_run_again_mark_is_deleted_when_arq_runs_the_job_out_of_tries(
+    cluster: Cluster, github: FakeGitHub, store: redis.asyncio.Redis
+) -> None:
+    open_pull(github)
+    rerunning(cluster, 0.0)
+    github.fail("POST", r"/check-runs$", 502, times=4)  # every send of the first run
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+    await cluster.work(jobs=1)  # fails on GitHub; its run again is planned
+    assert await rerun_marks(store) == [b"wheelwatch:rerun:d1"]
+    # What workers killed on its run again leave: arq fails the job without running it.
+    await store.set("arq:retry:d1", MAX_TRIES + 1)
+
+    await cluster.work()
+
+    assert cluster.outcomes()[("pull_request", "given_up")] == 1
+    assert await rerun_marks(store) == []
+
+
+async def test_run_again_mark_is_deleted_when_arq_times_the_run_again_out(
+    cluster: Cluster, github: FakeGitHub, store: redis.asyncio.Redis
+) -> None:
+    open_pull(github)
+    rerunning(cluster, 0.0)
+    github.fail("POST", r"/check-runs$", 502, times=4)  # every send of the first run
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+    await cluster.work(jobs=1)  # fails on GitHub; its run again is planned
+    assert await rerun_marks(store) == [b"wheelwatch:rerun:d1"]
+    github.hold(r"/pulls/2/files")  # never answered: the run again runs into arq's timeout
+    worker = build_worker(
+        cluster.config, github_factory=github_factory, burst=True, handle_signals=False
+    )
+    worker.job_timeout_s = 0.5  # JOB_TIMEOUT's 900 s, shortened: the timeout is what is tested
+
+    await worker.main()
+    await worker.close()
+
+    assert worker.ctx["metrics"].deliveries[("pull_request", "given_up")] == 1
+    assert await rerun_marks(store) == []
+
+
+async def test_run_again_mark_is_deleted_when_a_later_delivery_replaces_the_waiting_job(
+    cluster: Cluster,
+    github: FakeGitHub,
+    store: redis.asyncio.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def fails(*_args: object) -> None:
+        raise RedisConnectionError("Redis went away for a moment")
+
+    open_pull(github)
+    rerunning(cluster, 30.0)
+    github.fail("POST", r"/check-runs$", 502, times=4)  # every send of the first run
+    # The job stays its subject's waiting one: a later delivery replaces it in the queue.
+    monkeypatch.setattr(worker_module, "unqueue", fails)
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+    await cluster.work(jobs=1)  # fails on GitHub; its run again is planned in 30 s
+    assert await rerun_marks(store) == [b"wheelwatch:rerun:d1"]
+
+    await cluster.deliver("pull_request", pull_request_payload("synchronize"), delivery_id="d2")
+
+    assert await queued(store) == ["d2"]
+    assert await rerun_marks(store) == []
+
+
 # arq's own machinery: its log lines, the jobs it gives up, how much of its queue it reads.
 
 
