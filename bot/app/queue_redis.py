@@ -23,6 +23,10 @@ keeps in memory lives here under ``wheelwatch:`` keys, each with a time to live:
 
 * ``wheelwatch:body:<id>``: the delivery's body as it was signed, for as long as its job
   may wait; deleted when its job ends.
+* ``wheelwatch:rerun:<id>``: the number of the try that is the delivery's planned run again
+  (``bot.app.reruns``), set by the worker when it plans one; deleted with the body when its
+  job ends (whichever way: an outcome, given up by arq, replaced in the queue), and expires an
+  hour after the run again's delay at the latest.
 * ``wheelwatch:staged:<intake>:<n>``: a body on its way in, written by the intake just
   before the script that renames it to the body's key (or deletes it: a duplicate, a full
   queue). One left by a web process that died in between expires within a minute.
@@ -99,7 +103,7 @@ redis.call('PEXPIRE', KEYS[5], {job_ttl_ms})
 redis.call('SET', KEYS[3], ARGV[1], 'PX', {job_ttl_ms})
 if replaced then
   redis.call('ZREM', KEYS[4], replaced)
-  redis.call('DEL', '{job}' .. replaced, '{body}' .. replaced)
+  redis.call('DEL', '{job}' .. replaced, '{body}' .. replaced, '{rerun}' .. replaced)
   -- A worker that has read the queue but not yet started the replaced job finds it out of
   -- the queue and this key set: its start (bot.app.worker's START_JOB) refuses it.
   redis.call('SET', '{in_progress}' .. replaced, 'replaced', 'PX', 60000)
@@ -175,6 +179,12 @@ def body_key(delivery_id: str) -> str:
     return f"{PREFIX}body:{delivery_id}"
 
 
+def rerun_key(delivery_id: str) -> str:
+    """The number of the try planned as the delivery's run again: arq's job_try counts those
+    and interrupted tries alike, and only this tells them apart."""
+    return f"{PREFIX}rerun:{delivery_id}"
+
+
 @dataclass(frozen=True)
 class Accepted:
     """What the intake did with a delivery: its arrival number (0: a duplicate, -1: the queue
@@ -241,6 +251,7 @@ class RedisIntake:
             job=job_key_prefix,
             in_progress=in_progress_key_prefix,
             body=body_key(""),
+            rerun=rerun_key(""),
         )
         self._accept = redis.register_script(self._script)
         self._evalsha = (b"EVALSHA", self._accept.sha.encode(), b"8")
@@ -562,9 +573,10 @@ class JobLease:
                 log.warning("job lease renewal failed: %r", exc)
 
 
-async def drop_body(redis: ArqRedis, delivery_id: str) -> None:
-    """Its job has ended (not to be tried again): the body is of no more use."""
-    await redis.delete(body_key(delivery_id))
+async def drop_job_keys(redis: ArqRedis, delivery_id: str) -> None:
+    """Its job has ended (not to be tried again): its body and its run-again mark are of no
+    more use."""
+    await redis.delete(body_key(delivery_id), rerun_key(delivery_id))
 
 
 async def forget(redis: ArqRedis, delivery_id: str) -> None:

@@ -30,12 +30,6 @@ TRANSIENT_OUTCOME = "github_unavailable"
 PLANNED_MARGIN_SECONDS = 3600
 
 
-def planned_key(delivery_id: str) -> str:
-    """Redis key holding the number of the try planned as the delivery's run again: arq's
-    job_try counts those and interrupted tries alike, and only this tells them apart."""
-    return f"wheelwatch:rerun:{delivery_id}"
-
-
 def next_delay(config: AppConfig, outcome: str, runs: int) -> float | None:
     """Seconds to wait before running the delivery again after its ``runs``-th run ended
     with ``outcome``; None when it is not to be run again."""

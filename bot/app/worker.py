@@ -47,8 +47,9 @@ from bot.app.queue_redis import (
     RedisOrder,
     body_key,
     delivery_key,
-    drop_body,
+    drop_job_keys,
     forget,
+    rerun_key,
     unqueue,
 )
 from bot.app.redis_settings import redis_settings
@@ -90,7 +91,7 @@ async def process_delivery(
         state.redis,
         ctx["job_id"],
         state.config.lease_seconds,
-        reads=(body_key(delivery_id), delivery_key(delivery_id), reruns.planned_key(delivery_id)),
+        reads=(body_key(delivery_id), delivery_key(delivery_id), rerun_key(delivery_id)),
     )
     try:
         if await lease.take():
@@ -121,7 +122,7 @@ async def process_delivery(
         ctx["leases_lost"].add(ctx["job_id"])
     else:
         # Returned, the job has ended for good (arq tries a job again only after a kill, a
-        # cancellation or a Retry, raised for a re-run): after_job drops its body.
+        # cancellation or a Retry, raised for a re-run): after_job drops its keys.
         ctx["ended"] = True
     return outcome
 
@@ -190,7 +191,7 @@ async def _process(
             log.warning("delivery %s: its subject's queue entry stays (%r)", delivery_id, exc)
         with contextlib.suppress(RedisError):  # lost, the next try's line says "interrupted"
             await state.redis.set(
-                reruns.planned_key(delivery_id),
+                rerun_key(delivery_id),
                 runs + 1,
                 ex=int(delay) + reruns.PLANNED_MARGIN_SECONDS,
             )
@@ -263,9 +264,10 @@ return score
 async def give_up(
     redis: ArqRedis, metrics: Metrics, delivery_id: str, event: str, reason: str
 ) -> None:
-    """arq ended the delivery's job without its outcome: nothing will process it, so its body
-    is dropped and its id forgotten, for GitHub's redelivery to be processed (recorded, it
-    was answered ``duplicate`` for a day: the delivery was lost for good)."""
+    """arq ended the delivery's job without its outcome: nothing will process it, so its keys
+    (body, run-again mark) are dropped and its id forgotten, for GitHub's redelivery to be
+    processed (recorded, it was answered ``duplicate`` for a day: the delivery was lost for
+    good)."""
     await _drop(redis, delivery_id)
     metrics.delivery(event_label(event), "given_up")
     log.error(
@@ -275,7 +277,7 @@ async def give_up(
 
 async def _drop(redis: ArqRedis, delivery_id: str) -> None:
     try:
-        await drop_body(redis, delivery_id)
+        await drop_job_keys(redis, delivery_id)
         # After arq's clean-up, as in after_job: forgotten before, a redelivery could enqueue
         # a job under the same id that arq's clean-up then deleted.
         await forget(redis, delivery_id)
@@ -366,7 +368,7 @@ class _Worker(Worker):
     async def finish_failed_job(self, job_id: str, result_data: bytes | None) -> None:
         """arq's end of a job it failed without running our function (its tries exhausted by
         kills, cancellations or Retry; expired; not decodable), then what our function's end
-        would have done: the delivery was not processed, so its body is dropped and its id
+        would have done: the delivery was not processed, so its keys are dropped and its id
         forgotten, and a redelivery from GitHub is processed. Recorded, it answered
         ``duplicate`` for a day: the delivery was lost for good."""
         await super().finish_failed_job(job_id, result_data)
@@ -433,7 +435,7 @@ def build_worker(
             await give_up(ctx["redis"], ctx["metrics"], ctx["job_id"], ctx.get("event", ""), reason)
         finished.discard(ctx["job_id"])
         if ctx.get("ended"):
-            await drop_body(ctx["redis"], ctx["job_id"])
+            await drop_job_keys(ctx["redis"], ctx["job_id"])
         if ctx.get("forget"):
             await forget(ctx["redis"], ctx["job_id"])
 
