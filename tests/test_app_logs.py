@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
+import redis.asyncio
 from app_fixtures import Bot
-from fake_github import REPO, FakeGitHub, pull_request_payload
+from fake_github import REPO, SECRET, FakeGitHub, pull_request_payload
 
+from bot.app.config import AppConfig
 from bot.app.log_format import DELIVERY, DeliveryField, JsonLines
+from bot.app.queue_redis import RedisIntake
+from bot.app.replay import webhook_headers
+from bot.app.server import SERVICE
+from bot.app.server_redis import REDIS_WEBHOOK, create_redis_app
 
 
 @pytest.fixture
@@ -54,3 +64,112 @@ def test_json_lines_hold_the_delivery_and_the_message() -> None:
     entry = json.loads(JsonLines().format(record))
 
     assert (entry["delivery"], entry["message"], entry["level"]) == ("d-1", "a b", "WARNING")
+
+
+def named(caplog: pytest.LogCaptureFixture, words: str) -> set[str]:
+    """The delivery field of each line whose message holds ``words``."""
+    return {getattr(r, "delivery", "?") for r in caplog.records if words in r.getMessage()}
+
+
+async def test_delivery_skipped_after_its_ack_is_logged_with_its_own_id_not_the_last_ones(
+    make_bot: Callable[..., Any], github: FakeGitHub, delivery_field: pytest.LogCaptureFixture
+) -> None:
+    bot: Bot = await make_bot(workers=1)  # one worker task serves both deliveries in turn
+    github.add_pull(REPO, 2, [])
+    await bot.deliver("pull_request", pull_request_payload(), delivery_id="d-good")
+    await bot.settle()
+    # Accepted (the acknowledgement does not read "x"), refused by the worker's full decode.
+    bad = json.dumps(pull_request_payload(number=3))[:-1].encode() + b', "x": 1e400}'
+
+    await bot.deliver("pull_request", bad, delivery_id="d-bad")
+    await bot.settle()
+
+    assert named(delivery_field, "expected a JSON body; skipped") == {"d-bad"}
+
+
+async def test_delivery_replaced_in_the_embedded_queue_is_logged_with_its_id(
+    make_bot: Callable[..., Any], github: FakeGitHub, delivery_field: pytest.LogCaptureFixture
+) -> None:
+    bot: Bot = await make_bot(workers=1)
+    github.add_pull(REPO, 2, [])
+    arrived, release = github.hold(r"/pulls/9/files")  # keeps the one worker busy
+    await bot.deliver("pull_request", pull_request_payload(number=9), delivery_id="d-busy")
+    await arrived.wait()
+    delivery_field.set_level(logging.DEBUG)
+
+    await bot.deliver("pull_request", pull_request_payload(), delivery_id="d-old")
+    await bot.deliver("pull_request", pull_request_payload("synchronize"), delivery_id="d-new")
+    release.set()
+    await bot.settle()
+
+    assert named(delivery_field, "replaced in the queue") == {"d-old"}
+
+
+async def test_deliveries_the_drain_did_not_start_are_logged_with_their_ids(
+    make_bot: Callable[..., Any], github: FakeGitHub, delivery_field: pytest.LogCaptureFixture
+) -> None:
+    bot: Bot = await make_bot(drain_seconds=0, workers=1, queue_size=4)
+    github.add_pull(REPO, 2, [])
+    arrived, release = github.hold(r"/pulls/2/files")
+    await bot.deliver("pull_request", pull_request_payload(), delivery_id="d-running")
+    await arrived.wait()
+    await bot.deliver("pull_request", pull_request_payload(number=3), delivery_id="d-waiting")
+
+    await asyncio.wait_for(bot.client.close(), 10)  # SIGTERM's drain, then the exit
+    release.set()
+
+    assert named(delivery_field, "not started before the shutdown") == {"d-waiting"}
+
+
+async def test_run_again_the_drain_did_not_start_is_logged_with_its_id(
+    make_bot: Callable[..., Any], github: FakeGitHub, delivery_field: pytest.LogCaptureFixture
+) -> None:
+    bot: Bot = await make_bot(rerun_delays=(600.0,))
+    github.add_pull(REPO, 2, [])
+    github.fail("GET", r"/pulls/2/files", 502, times=5)
+    await bot.deliver("pull_request", pull_request_payload(), delivery_id="d-1")
+    await bot.app[SERVICE].queue.join()  # its first run failed; it waits to run again
+
+    await asyncio.wait_for(bot.client.close(), 10)  # SIGTERM's drain, then the exit
+
+    assert named(delivery_field, "run again was not started") == {"d-1"}
+
+
+async def test_redis_web_process_logs_a_delivery_it_could_not_enqueue_with_its_id(
+    aiohttp_client: Callable[..., Any],
+    app_config: AppConfig,
+    redis_url: str,
+    tmp_path: Path,
+    delivery_field: pytest.LogCaptureFixture,
+) -> None:
+    config = AppConfig(**{**app_config.__dict__, "redis_url": redis_url})
+    web = await aiohttp_client(create_redis_app(config))
+    gone = redis.asyncio.Redis(unix_socket_path=str(tmp_path / "no-redis.sock"))
+    web.server.app[REDIS_WEBHOOK].intake = RedisIntake(gone, queue_size=10)  # type: ignore[arg-type]
+    body = json.dumps(pull_request_payload()).encode()
+    headers = webhook_headers(body, event="pull_request", secret=SECRET, delivery_id="d-9")
+
+    response = await web.post("/webhook", data=body, headers=headers)
+
+    assert response.status == 503
+    assert named(delivery_field, "Redis unavailable") == {"d-9"}
+    await gone.aclose()
+
+
+async def test_redis_web_process_logs_a_delivery_replaced_in_the_queue_with_its_id(
+    aiohttp_client: Callable[..., Any],
+    app_config: AppConfig,
+    redis_url: str,
+    delivery_field: pytest.LogCaptureFixture,
+) -> None:
+    config = AppConfig(**{**app_config.__dict__, "redis_url": redis_url})
+    web = await aiohttp_client(create_redis_app(config))
+    delivery_field.set_level(logging.DEBUG)
+    for delivery_id, action in (("d-old", "opened"), ("d-new", "synchronize")):
+        body = json.dumps(pull_request_payload(action)).encode()
+        headers = webhook_headers(
+            body, event="pull_request", secret=SECRET, delivery_id=delivery_id
+        )
+        assert (await web.post("/webhook", data=body, headers=headers)).status == 202
+
+    assert named(delivery_field, "replaced in the queue") == {"d-old"}
