@@ -2,7 +2,9 @@
 
 :data:`DELIVERY` holds the id of the delivery the running task serves (set for the whole of
 its processing, retries and GitHub calls included); :class:`DeliveryField` copies it onto
-every record as ``delivery`` (``-`` outside a delivery). ``WHEELWATCH_LOG_FORMAT=json``
+every record as ``delivery`` (``-`` outside a delivery). A line about a delivery that the
+logging task does not serve (the request handler replacing a waiting one, the drain naming
+those it did not start) names it with ``extra=about(delivery_id)``. ``WHEELWATCH_LOG_FORMAT=json``
 writes one JSON object per line instead of text, for log pipelines.
 """
 
@@ -17,11 +19,18 @@ DELIVERY: ContextVar[str] = ContextVar("wheelwatch_delivery", default="-")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(delivery)s]: %(message)s"
 
 
+def about(delivery_id: str) -> dict[str, str]:
+    """``extra`` for a line about a delivery other than the one the logging task serves."""
+    return {"delivery": delivery_id}
+
+
 class DeliveryField(logging.Filter):
-    """Adds ``record.delivery``: the delivery the logging task is serving."""
+    """Adds ``record.delivery``: the delivery the line names (:func:`about`), else the one
+    the logging task is serving."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.delivery = DELIVERY.get()
+        if not hasattr(record, "delivery"):
+            record.delivery = DELIVERY.get()
         return True
 
 

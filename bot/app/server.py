@@ -39,6 +39,7 @@ from bot.app.config import AppConfig
 from bot.app.decoding import Refused, decode_delivery, decode_routing
 from bot.app.delivery import CommitClaims, LatestWins, SubjectQueue, Ticket
 from bot.app.github import GitHubApp
+from bot.app.log_format import DELIVERY, about
 from bot.app.log_limits import OneLineClientErrors
 from bot.app.metrics import CONTENT_TYPE, Metrics
 from bot.app.process_pool import ProcessPool
@@ -239,6 +240,7 @@ class WebhookService:
             "delivery %s: replaced in the queue by a later one about %s",
             job.event.delivery_id,
             job.ticket.subject,
+            extra=about(job.event.delivery_id),
         )
 
     async def work(self) -> None:
@@ -252,6 +254,8 @@ class WebhookService:
                 self.queue.task_done()
 
     async def process(self, job: Job) -> None:
+        # This worker task serves this job now, not the one before (bot.app.log_format).
+        DELIVERY.set(job.event.delivery_id)
         headers = {
             "Content-Type": job.content_type,
             "X-GitHub-Event": job.event.event,
@@ -324,6 +328,7 @@ class WebhookService:
             "delivery %s: its run again was not started before the shutdown;"
             " redeliver it from the App's settings",
             job.event.delivery_id,
+            extra=about(job.event.delivery_id),
         )
 
     def _finished(self, delivery_id: str, outcome: str) -> None:
@@ -370,6 +375,7 @@ class WebhookService:
                 log.warning(
                     "delivery %s: not started before the shutdown; GitHub can redeliver it",
                     job.event.delivery_id,
+                    extra=about(job.event.delivery_id),
                 )
         else:
             log.info("drained")

@@ -25,6 +25,7 @@ from bot.app.answers import answer
 from bot.app.body_reader import BodyReader, BodyRefused
 from bot.app.config import AppConfig
 from bot.app.decoding import Refused, decode_routing
+from bot.app.log_format import about
 from bot.app.metrics import CONTENT_TYPE, Metrics
 from bot.app.processing import KNOWN_EVENTS, ROUTER, event_label, well_formed
 from bot.app.queue_redis import RedisIntake
@@ -132,7 +133,12 @@ class RedisWebhook:
                 subject=subject,
             )
         except (RedisError, OSError) as exc:
-            log.error("delivery %s: Redis unavailable (%r); answered 503", delivery_id, exc)
+            log.error(
+                "delivery %s: Redis unavailable (%r); answered 503",
+                delivery_id,
+                exc,
+                extra=about(delivery_id),
+            )
             return self._answer(503, "busy, redeliver later", name, "refused_503")
         if accepted.arrival == 0:
             return self._answer(200, "duplicate", name, "duplicate")
@@ -148,6 +154,7 @@ class RedisWebhook:
                 accepted.replaced_id,
                 delivery_id,
                 subject,
+                extra=about(accepted.replaced_id),
             )
         return self._answer(202, "accepted", name, "accepted")
 
