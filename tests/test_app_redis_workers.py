@@ -200,3 +200,36 @@ async def test_unreachable_redis_stops_the_start_naming_the_setting(
 
     assert process.returncode == 2
     assert "WHEELWATCH_REDIS_URL cannot be reached" in stderr.decode()
+
+
+async def test_worker_runs_as_many_jobs_at_once_as_wheelwatch_workers_says(
+    web: Any, github: FakeGitHub, rsa_keys: tuple[str, str], redis_url: str
+) -> None:
+    open_pull(github)
+    holds = []
+    for number in (2, 3, 4):
+        github.add_pull(REPO, number, github.pulls[(REPO, 2)].files)
+        holds.append(github.hold(rf"/pulls/{number}/files"))
+        body = json.dumps(pull_request_payload(number=number)).encode()
+        headers = webhook_headers(
+            body, event="pull_request", secret=SECRET, delivery_id=f"d{number}"
+        )
+        assert (await web.post("/webhook", data=body, headers=headers)).status == 202
+    worker = await start_worker(worker_env(github, rsa_keys, redis_url))  # WORKERS=2
+
+    waits = {asyncio.ensure_future(arrived.wait()) for arrived, _release in holds}
+    done: set[asyncio.Future[Any]] = set()
+    while len(done) < 2:  # two of the three jobs are at GitHub
+        newly, _ = await asyncio.wait(waits - done, timeout=30, return_when="FIRST_COMPLETED")
+        assert newly, "fewer than two jobs started"
+        done |= newly
+    store = redis.asyncio.Redis.from_url(redis_url)
+    running = [key async for key in store.scan_iter("arq:in-progress:*")]
+    await store.aclose()
+    for _arrived, release in holds:
+        release.set()
+    await asyncio.wait_for(asyncio.gather(*waits), 30)  # the third starts once one ends
+    await stop(worker)
+
+    assert len(running) == 2
+    assert [len(github.reviews(REPO, number)) for number in (2, 3, 4)] == [1, 1, 1]
