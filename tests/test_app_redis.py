@@ -335,6 +335,51 @@ async def test_web_process_metrics_show_the_queue_in_redis(cluster: Cluster) -> 
     assert float(age.split()[1]) >= 0
 
 
+def queue_figures(metrics_text: str) -> tuple[float, float]:
+    """``wheelwatch_queue_depth`` and ``wheelwatch_job_age_seconds`` in a /metrics answer."""
+    values = dict(line.split() for line in metrics_text.splitlines() if line[:1] not in "#")
+    return float(values["wheelwatch_queue_depth"]), float(values["wheelwatch_job_age_seconds"])
+
+
+async def test_job_a_worker_is_running_is_not_counted_as_waiting(
+    cluster: Cluster, store: redis.asyncio.Redis
+) -> None:
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+    await store.zadd("arq:queue", {"d1": now_ms() - 120_000})  # enqueued two minutes ago
+    await store.set("arq:in-progress:d1", "1")  # as a worker marks the job it starts
+
+    text = await (await cluster.webs[1].get("/metrics")).text()
+
+    assert queue_figures(text) == (0.0, 0.0)
+
+
+async def test_job_deferred_to_run_again_later_is_not_counted_as_waiting(
+    cluster: Cluster, store: redis.asyncio.Redis
+) -> None:
+    # As in the embedded mode, where a run again waits outside the queue.
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+    await store.zadd("arq:queue", {"d1": now_ms() + 60_000})  # as arq's Retry(defer=60)
+
+    text = await (await cluster.webs[1].get("/metrics")).text()
+
+    assert queue_figures(text) == (0.0, 0.0)
+
+
+async def test_job_age_is_how_long_the_oldest_waiting_job_has_waited(
+    cluster: Cluster, store: redis.asyncio.Redis
+) -> None:
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+    await cluster.deliver("pull_request", pull_request_payload(number=3), delivery_id="d2")
+    await store.zadd("arq:queue", {"d1": now_ms() - 600_000, "d2": now_ms() - 120_000})
+    await store.set("arq:in-progress:d1", "1")  # running: d2 is the oldest waiting
+
+    text = await (await cluster.webs[1].get("/metrics")).text()
+
+    depth, age = queue_figures(text)
+    assert depth == 1.0
+    assert 120 <= age < 600
+
+
 async def test_worker_serves_its_metrics_when_given_a_port(
     cluster: Cluster, github: FakeGitHub, unused_tcp_port: int
 ) -> None:
