@@ -128,6 +128,22 @@ STAGED_TTL_MS = 60_000
 _SET_STAGED = b"*5\r\n$3\r\nSET\r\n$%d\r\n%b\r\n$%d\r\n"
 _PX_STAGED = b"\r\n$2\r\nPX\r\n$%d\r\n%d\r\n" % (len(str(STAGED_TTL_MS)), STAGED_TTL_MS)
 
+# KEYS: arq's queue. ARGV: now (ms), arq's in-progress key prefix. arq keeps a running job in
+# its queue until it ends, and a job deferred (a run again) with its later score: neither
+# waits for a worker. Returns how many jobs do, and the oldest one's score. Read per metrics
+# scrape or health check, not per delivery: it costs the queue's length (WHEELWATCH_QUEUE_SIZE).
+_WAITING = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES')
+local count, oldest = 0, 0
+for i = 1, #due, 2 do
+  if redis.call('EXISTS', ARGV[2] .. due[i]) == 0 then
+    if count == 0 then oldest = due[i + 1] end
+    count = count + 1
+  end
+end
+return {count, oldest}
+"""
+
 _TAKE_LATEST = """
 local latest = tonumber(redis.call('GET', KEYS[1]) or '0')
 local arrival = tonumber(ARGV[1])
@@ -254,6 +270,7 @@ class RedisIntake:
             rerun=rerun_key(""),
         )
         self._accept = redis.register_script(self._script)
+        self._count_waiting = redis.register_script(_WAITING)
         self._evalsha = (b"EVALSHA", self._accept.sha.encode(), b"8")
         # Staged keys are unique across web processes: a prefix per intake, a number per body.
         self._staged = f"{STAGED_PREFIX}{secrets.token_hex(8)}:"
@@ -395,15 +412,14 @@ class RedisIntake:
                 await pool.release(connection)
         raise AssertionError("unreachable")
 
-    async def queued(self) -> int:
-        return int(await self.redis.zcard(default_queue_name))
-
-    async def oldest_age(self) -> float:
-        """Seconds the oldest queued job has waited (0 when none waits)."""
-        oldest = await self.redis.zrange(default_queue_name, 0, 0, withscores=True)
-        if not oldest:
-            return 0.0
-        return max(0.0, time.time() - float(oldest[0][1]) / 1000)
+    async def waiting(self) -> tuple[int, float]:
+        """The jobs waiting for a worker, and how long the oldest has waited (0 when none)."""
+        count, oldest_ms = await self._count_waiting(
+            keys=[default_queue_name], args=[int(time.time() * 1000), in_progress_key_prefix]
+        )
+        if not count:
+            return 0, 0.0
+        return int(count), max(0.0, time.time() - int(oldest_ms) / 1000)
 
 
 class RedisOrder:

@@ -191,7 +191,7 @@ def create_redis_app(config: AppConfig) -> web.Application:
         if not service.accepting or service.intake is None:
             return web.json_response({"status": "draining"}, status=503)
         try:
-            queued = await service.intake.queued()
+            queued, _age = await service.intake.waiting()
         except (RedisError, OSError):
             return web.json_response({"status": "redis unavailable"}, status=503)
         return web.json_response({"status": "ok", "queue": queued})
@@ -200,7 +200,7 @@ def create_redis_app(config: AppConfig) -> web.Application:
         # The queue is Redis's, shared by every process: each web process reports all of it.
         if service.intake is not None:
             try:
-                metrics.queue(await service.intake.queued(), await service.intake.oldest_age())
+                metrics.queue(*await service.intake.waiting())
             except (RedisError, OSError) as exc:
                 log.warning("metrics: Redis unavailable (%r); queue figures are stale", exc)
         return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE})

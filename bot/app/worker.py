@@ -209,7 +209,7 @@ async def serve_metrics(config: AppConfig, metrics: Metrics, queue: RedisIntake)
 
     async def metrics_text(_request: web.Request) -> web.Response:
         with contextlib.suppress(RedisError, OSError):
-            metrics.queue(await queue.queued(), await queue.oldest_age())
+            metrics.queue(*await queue.waiting())
         return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
     app = web.Application()
