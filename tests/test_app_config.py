@@ -188,7 +188,7 @@ def test_the_delays_before_running_a_delivery_again_can_be_set(
 
 @pytest.mark.parametrize(
     "query",
-    ["ssl_cert_reqs=no", "ssl_cert_reqs=NONE", "ssl_cert_reqs=", "ssl_check_hostname=perhaps"],
+    ["ssl_cert_reqs=no", "ssl_cert_reqs=NO", "ssl_cert_reqs=", "ssl_check_hostname=perhaps"],
 )
 def test_redis_url_tls_parameter_with_an_unknown_value_is_refused_naming_it(query: str) -> None:
     with pytest.raises(ConfigurationError) as caught:
@@ -200,8 +200,8 @@ def test_redis_url_tls_parameter_with_an_unknown_value_is_refused_naming_it(quer
     assert "hunter2" not in str(caught.value)
 
 
-@pytest.mark.parametrize("value", ["none", "optional", "required"])
-def test_redis_url_accepts_each_ssl_cert_reqs_redis_py_knows(value: str) -> None:
+@pytest.mark.parametrize("value", ["none", "optional", "required", "NONE", "Optional"])
+def test_redis_url_accepts_each_ssl_cert_reqs_redis_py_knows_in_any_case(value: str) -> None:
     url = f"rediss://redis.example:6380?ssl_cert_reqs={value}"
 
     assert AppConfig.from_env({**ENV, "WHEELWATCH_REDIS_URL": url}).redis_url == url

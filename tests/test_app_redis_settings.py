@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bot.app.redis_settings import redis_settings
 
 
@@ -29,3 +31,14 @@ def test_url_without_tls_parameters_keeps_arqs_defaults() -> None:
     settings = redis_settings("rediss://redis.example:6380")
 
     assert (settings.ssl, settings.ssl_cert_reqs, settings.ssl_ca_certs) == (True, "required", None)
+
+
+@pytest.mark.parametrize(
+    ("value", "handed_on"), [("NONE", "none"), ("Optional", "optional"), ("REQUIRED", "required")]
+)
+def test_ssl_cert_reqs_in_any_case_reaches_the_settings_in_lower_case(
+    value: str, handed_on: str
+) -> None:
+    settings = redis_settings(f"rediss://redis.example:6380?ssl_cert_reqs={value}")
+
+    assert settings.ssl_cert_reqs == handed_on  # redis-py knows only the lower-case names

@@ -16,7 +16,7 @@ from test_app_redis import Cluster, open_pull
 from test_app_redis_workers import worker_env
 
 from bot.app.config import AppConfig
-from bot.app.server_redis import connect, create_redis_app
+from bot.app.server_redis import connect, create_redis_app, unreachable
 
 
 async def test_web_and_worker_use_a_self_signed_tls_redis_given_ssl_cert_reqs_none(
@@ -35,6 +35,12 @@ async def test_web_and_worker_use_a_self_signed_tls_redis_given_ssl_cert_reqs_no
 
     assert response.status == 202
     assert len(github.reviews(REPO, 2)) == 1
+
+
+async def test_start_check_reaches_a_self_signed_tls_redis_given_ssl_cert_reqs_in_upper_case(
+    tls_redis: TlsRedis,
+) -> None:
+    assert await unreachable(f"{tls_redis.url}?ssl_cert_reqs=NONE") is None
 
 
 async def test_ssl_ca_certs_makes_the_connection_trust_that_certificate(
