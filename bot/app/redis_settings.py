@@ -2,10 +2,11 @@
 the web process (``bot.app.server_redis``) and the worker (``bot.app.worker``) read it.
 
 arq's ``RedisSettings.from_dsn`` keeps the scheme, host, port, database and credentials but
-drops the rest of the query, where redis-py (and so the start-up check,
-``server_redis.unreachable``) reads its TLS options. A ``rediss://`` URL with
+drops the rest of the query, where redis-py reads its TLS options. A ``rediss://`` URL with
 ``?ssl_cert_reqs=none`` (Heroku Redis, whose certificate is self-signed) then passed the
-check and failed in arq's connection. These are the options both read the same way.
+start-up check (redis-py's, on the URL) and failed in arq's connection. These are the options
+as redis-py reads them, but ``ssl_cert_reqs`` in any case; the start-up check
+(``server_redis.unreachable``) connects with them too.
 """
 
 from __future__ import annotations
@@ -37,12 +38,13 @@ def tls_options(url: str) -> Tls:
     tls = Tls()
     if "ssl_cert_reqs" in query:
         cert_reqs = query["ssl_cert_reqs"][-1]
-        if cert_reqs not in CERT_REQS:
+        # In any case (NONE, as ssl.CERT_NONE is spelt), handed on as redis-py spells it.
+        if cert_reqs.lower() not in CERT_REQS:
             raise ValueError(
                 "ssl_cert_reqs in WHEELWATCH_REDIS_URL must be none, optional or required, "
                 f"got {cert_reqs!r}"
             )
-        tls = replace(tls, cert_reqs=cert_reqs)
+        tls = replace(tls, cert_reqs=cert_reqs.lower())
     if "ssl_ca_certs" in query:
         ca_certs = query["ssl_ca_certs"][-1]
         if not ca_certs:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 from aiohttp import web
 from arq.connections import ArqRedis, create_pool
@@ -53,16 +54,17 @@ async def connect(url: str) -> ArqRedis:
 
 
 async def unreachable(url: str) -> str | None:
-    """Why Redis at ``url`` cannot be used now (a start-up check), or None."""
-    import redis.asyncio
+    """Why Redis at ``url`` cannot be used now (a start-up check), or None.
 
-    client = redis.asyncio.Redis.from_url(url, socket_connect_timeout=5)
+    It connects with the settings the processes will use (``redis_settings``), in one try:
+    read by redis-py from the URL itself, the options could differ (redis-py refuses
+    ``ssl_cert_reqs=NONE``, which those settings hand on in lower case)."""
+    settings = replace(redis_settings(url), conn_timeout=5, conn_retries=0)
     try:
-        await client.ping()
-    except (RedisError, OSError) as exc:
+        client = await create_pool(settings)
+    except (RedisError, OSError, TimeoutError) as exc:
         return f"{exc.__class__.__name__}: {exc}"  # redis-py's messages name no password
-    finally:
-        await client.aclose()
+    await client.aclose()
     return None
 
 
