@@ -851,7 +851,15 @@ async def test_planned_rerun_is_logged_as_one_not_as_an_interrupted_try(
     assert "run again" in line
 
 
-async def test_try_after_a_cancelled_one_is_logged_as_interrupted(
+# What a try's line says when no run again was planned for it: arq counts a try each time
+# it starts the job and records nothing of why the one before did not end.
+NOT_PLANNED = (
+    "delivery d1: try 2 (not recorded as a planned run again: an earlier try was stopped or"
+    " stalled, or Redis failed or lost the record)"
+)
+
+
+async def test_try_after_a_cancelled_one_is_logged_as_not_a_planned_run_again(
     cluster: Cluster, github: FakeGitHub, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="bot.app")
@@ -867,9 +875,48 @@ async def test_try_after_a_cancelled_one_is_logged_as_interrupted(
 
     await cluster.work()
 
-    [line] = try_lines(caplog, "d1")
-    assert "interrupted" in line
+    assert try_lines(caplog, "d1") == [NOT_PLANNED]
     assert len(github.reviews(REPO, 2)) == 1
+
+
+async def test_try_after_redis_failed_as_the_job_started_claims_no_interruption(
+    cluster: Cluster,
+    github: FakeGitHub,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot.app")
+    open_pull(github)
+    take = JobLease.take
+    failures = [RedisConnectionError("Redis went away for a moment")]
+
+    async def fails_once(lease: JobLease) -> bool:
+        if failures:
+            raise failures.pop()
+        return await take(lease)
+
+    monkeypatch.setattr(JobLease, "take", fails_once)
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+
+    await cluster.work()
+
+    assert failures == []
+    assert try_lines(caplog, "d1") == [NOT_PLANNED]
+
+
+async def test_run_again_mark_lasts_as_long_as_its_job_may_wait(
+    cluster: Cluster, github: FakeGitHub, store: redis.asyncio.Redis
+) -> None:
+    # Expired while its job waited (workers busy), the mark made the run again's line say
+    # it was not one.
+    open_pull(github)
+    rerunning(cluster, 30.0)
+    github.fail("POST", r"/check-runs$", 502, times=4)  # every send of the first run
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+
+    await cluster.work(jobs=1)  # fails on GitHub; its run again is planned in 30 s
+
+    assert await store.pttl("wheelwatch:rerun:d1") >= await store.pttl("arq:job:d1") > 0
 
 
 async def test_delivery_github_refused_with_a_404_is_not_run_again(
