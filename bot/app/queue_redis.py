@@ -25,8 +25,8 @@ keeps in memory lives here under ``wheelwatch:`` keys, each with a time to live:
   may wait; deleted when its job ends.
 * ``wheelwatch:rerun:<id>``: the number of the try that is the delivery's planned run again
   (``bot.app.reruns``), set by the worker when it plans one; deleted with the body when its
-  job ends (whichever way: an outcome, given up by arq, replaced in the queue), and expires an
-  hour after the run again's delay at the latest.
+  job ends (whichever way: an outcome, given up by arq, replaced in the queue); it expires a
+  day after it was set, past any wait of its job (arq drops a job a day after it was queued).
 * ``wheelwatch:staged:<intake>:<n>``: a body on its way in, written by the intake just
   before the script that renames it to the body's key (or deletes it: a duplicate, a full
   queue). One left by a web process that died in between expires within a minute.
@@ -72,6 +72,9 @@ CLAIM_TTL = 3600
 JOB_FUNCTION = "process_delivery"
 # An enqueued job is dropped by arq if no worker starts it within this (arq's default).
 JOB_EXPIRES_MS = 86_400_000
+# A run-again mark outlives any wait of its try (the job is dropped first): expired, it made
+# the run again's log line deny being one.
+RERUN_MARK_TTL_MS = JOB_EXPIRES_MS
 
 # The script's constants are part of its text (a process registers it once, with its queue
 # bound): sent as arguments with every delivery, they cost the client ~5-10 µs each time.

@@ -25,9 +25,6 @@ log = logging.getLogger(__name__)
 
 # The outcome of a run that may succeed later (bot.app.processing).
 TRANSIENT_OUTCOME = "github_unavailable"
-# How long the mark of a planned run again outlives its delay: the run may wait in the queue
-# past it. A mark that has expired only makes that run's log line say it was interrupted.
-PLANNED_MARGIN_SECONDS = 3600
 
 
 def next_delay(config: AppConfig, outcome: str, runs: int) -> float | None:

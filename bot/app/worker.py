@@ -41,6 +41,7 @@ from bot.app.process_pool import ProcessPool
 from bot.app.processing import FAILED_OUTCOMES, ROUTER, Processor, event_label, well_formed
 from bot.app.queue_redis import (
     JOB_FUNCTION,
+    RERUN_MARK_TTL_MS,
     JobLease,
     RedisClaims,
     RedisIntake,
@@ -133,7 +134,16 @@ def _log_try(delivery_id: str, job_try: int, planned: bytes | None) -> None:
             "delivery %s: try %d (the run again planned after GitHub failed)", delivery_id, job_try
         )
     else:
-        log.info("delivery %s: try %d (an earlier try was interrupted)", delivery_id, job_try)
+        # arq counts a try each time it starts the job and records nothing of why the one
+        # before did not end: killed, cancelled by a shutdown, stalled past its lease, or a
+        # Retry because Redis failed as it started (its own line said so). The mark of a
+        # planned run again may also be missing: Redis failed as it was set, or evicted it.
+        log.info(
+            "delivery %s: try %d (not recorded as a planned run again: an earlier try was"
+            " stopped or stalled, or Redis failed or lost the record)",
+            delivery_id,
+            job_try,
+        )
 
 
 async def _process(
@@ -189,12 +199,9 @@ async def _process(
             await unqueue(state.redis, subject_of(event), event_name, delivery_id)
         except RedisError as exc:  # the next delivery about it may then wait for the delay
             log.warning("delivery %s: its subject's queue entry stays (%r)", delivery_id, exc)
-        with contextlib.suppress(RedisError):  # lost, the next try's line says "interrupted"
-            await state.redis.set(
-                rerun_key(delivery_id),
-                runs + 1,
-                ex=int(delay) + reruns.PLANNED_MARGIN_SECONDS,
-            )
+        # Lost, the next try's line says that it is not recorded as a run again, and why.
+        with contextlib.suppress(RedisError):
+            await state.redis.set(rerun_key(delivery_id), runs + 1, px=RERUN_MARK_TTL_MS)
         raise Retry(defer=delay)
     if outcome == reruns.TRANSIENT_OUTCOME:
         reruns.given_up(state.metrics, label, delivery_id, runs)
