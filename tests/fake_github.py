@@ -236,6 +236,8 @@ class _Loss:
     pattern: re.Pattern[str]
     how: str  # one of LOST_ANSWERS
     times: int
+    # Set each time a matching call has been applied and its answer is about to be lost.
+    applied: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 @dataclass
@@ -401,12 +403,17 @@ class FakeGitHub:
         self.tokens.clear()
         self._refused_mints = next_mints
 
-    def lose(self, method: str, path_pattern: str, how: str = "reset", *, times: int = 1) -> None:
+    def lose(
+        self, method: str, path_pattern: str, how: str = "reset", *, times: int = 1
+    ) -> asyncio.Event:
         """Apply the next ``times`` matching calls, then lose each answer ``how``: "reset"
-        closes the connection, "502" answers Bad Gateway, "stall" never answers."""
+        closes the connection, "502" answers Bad Gateway, "stall" never answers. The event
+        returned is set once such a call has been applied."""
         if how not in LOST_ANSWERS:
             raise ValueError(f"how must be one of {LOST_ANSWERS}")
-        self._losses.append(_Loss(method, re.compile(path_pattern), how, times))
+        loss = _Loss(method, re.compile(path_pattern), how, times)
+        self._losses.append(loss)
+        return loss.applied
 
     def hold(self, path_pattern: str) -> tuple[asyncio.Event, asyncio.Event]:
         """Calls matching the pattern wait for ``release``; ``arrived`` is set when one does."""
@@ -534,6 +541,7 @@ class FakeGitHub:
         for loss in self._losses:
             if loss.times and loss.method == request.method and loss.pattern.search(request.path):
                 loss.times -= 1
+                loss.applied.set()
                 return loss.how
         if (
             self.chaos is not None

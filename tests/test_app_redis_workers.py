@@ -233,3 +233,39 @@ async def test_worker_runs_as_many_jobs_at_once_as_wheelwatch_workers_says(
 
     assert len(running) == 2
     assert [len(github.reviews(REPO, number)) for number in (2, 3, 4)] == [1, 1, 1]
+
+
+@pytest.mark.parametrize(
+    ("method", "write"),
+    [("POST", r"/pulls/2/reviews$"), ("POST", r"/check-runs$"), ("PATCH", r"/check-runs/\d+$")],
+    ids=["review", "check run", "check run completion"],
+)
+async def test_retry_after_a_kill_finds_what_its_first_try_wrote_when_the_answer_was_lost(
+    method: str,
+    write: str,
+    web: Any,
+    github: FakeGitHub,
+    rsa_keys: tuple[str, str],
+    redis_url: str,
+) -> None:
+    open_pull(github)
+    # GitHub applies the first try's write and its answer never comes; the worker dies
+    # waiting for it, and another worker's try reads what was written.
+    applied = github.lose(method, write, "stall")
+    env = worker_env(github, rsa_keys, redis_url)
+    await deliver(web, "d1")
+
+    first = await start_worker(env)
+    await asyncio.wait_for(applied.wait(), 30)
+    first.kill()
+    await first.wait()
+    completed, finish = github.hold(r"/check-runs/\d+$")  # the job's last call
+    second = await start_worker(env)
+    await asyncio.wait_for(completed.wait(), 30)
+    finish.set()
+    log = await stop(second)
+
+    assert "delivery d1: try 2" in log, log
+    assert len(github.reviews(REPO, 2)) == 1
+    [run] = github.check_runs.values()
+    assert run.status == "completed"
