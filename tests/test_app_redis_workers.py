@@ -16,11 +16,13 @@ import pytest
 import redis.asyncio
 from fake_github import APP_ID, REPO, SECRET, FakeGitHub, pull_request_payload
 from support import TODAY
-from test_app_redis import open_pull
+from test_app_fix_pull_request import CREATE_PULL, fix_pressed, push_payload, unsafe_repository
+from test_app_redis import github_factory, open_pull
 
 from bot.app.config import AppConfig
 from bot.app.replay import webhook_headers
 from bot.app.server_redis import create_redis_app
+from bot.app.worker import build_worker
 
 # How long a job's lease lasts in these tests: a killed worker's job waits about this long.
 LEASE_SECONDS = 1
@@ -59,6 +61,13 @@ async def start_worker(env: dict[str, str]) -> asyncio.subprocess.Process:
 async def deliver(web: Any, delivery_id: str) -> None:
     body = json.dumps(pull_request_payload()).encode()
     headers = webhook_headers(body, event="pull_request", secret=SECRET, delivery_id=delivery_id)
+    response: aiohttp.ClientResponse = await web.post("/webhook", data=body, headers=headers)
+    assert response.status == 202
+
+
+async def deliver_event(web: Any, event: str, payload: dict[str, Any], delivery_id: str) -> None:
+    body = json.dumps(payload).encode()
+    headers = webhook_headers(body, event=event, secret=SECRET, delivery_id=delivery_id)
     response: aiohttp.ClientResponse = await web.post("/webhook", data=body, headers=headers)
     assert response.status == 202
 
@@ -269,3 +278,37 @@ async def test_retry_after_a_kill_finds_what_its_first_try_wrote_when_the_answer
     assert len(github.reviews(REPO, 2)) == 1
     [run] = github.check_runs.values()
     assert run.status == "completed"
+
+
+async def test_retry_after_a_kill_finds_the_fix_pull_request_its_first_try_opened(
+    web: Any,
+    github: FakeGitHub,
+    rsa_keys: tuple[str, str],
+    redis_url: str,
+    app_config: AppConfig,
+) -> None:
+    sha = unsafe_repository(github)
+    await deliver_event(web, "push", push_payload(sha), "d-push")
+    config = AppConfig(**{**app_config.__dict__, "redis_url": redis_url})
+    checker = build_worker(config, github_factory=github_factory, burst=True, handle_signals=False)
+    try:
+        await checker.main()  # the check run, with its Fix button
+    finally:
+        await checker.close()
+    applied = github.lose("POST", r"/pulls$", "stall")
+    env = worker_env(github, rsa_keys, redis_url)
+    await deliver_event(web, "check_run", fix_pressed(github, sha), "d-fix")
+
+    first = await start_worker(env)
+    await asyncio.wait_for(applied.wait(), 30)
+    first.kill()
+    await first.wait()
+    noted, finish = github.hold(r"/check-runs/\d+$")  # the fix's last call: its note
+    second = await start_worker(env)
+    await asyncio.wait_for(noted.wait(), 30)
+    finish.set()
+    log = await stop(second)
+
+    assert "delivery d-fix: try 2" in log, log
+    assert github.count()[CREATE_PULL] == 1
+    assert len(github.open_pulls(REPO)) == 1
