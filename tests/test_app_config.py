@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -216,3 +219,34 @@ def test_redis_url_ssl_ca_certs_naming_no_file_is_refused_naming_it(tmp_path: Pa
     assert "ssl_ca_certs" in str(caught.value)
     assert "missing.pem" in str(caught.value)
     assert "hunter2" not in str(caught.value)
+
+
+def start(command: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """``wheelwatch <command>`` in ``cwd`` with only ``env`` set; it stops at its checks."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot", command],
+        cwd=cwd,
+        env={"PATH": os.environ.get("PATH", ""), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_worker_names_a_missing_redis_url_with_every_other_problem(tmp_path: Path) -> None:
+    started = start("worker", tmp_path, GITHUB_APP_ID="123")
+
+    assert started.returncode == 2
+    for name in ("GITHUB_PRIVATE_KEY", "GITHUB_WEBHOOK_SECRET", "WHEELWATCH_REDIS_URL"):
+        assert name in started.stderr, started.stderr
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_env_file_that_is_not_utf8_stops_the_start_naming_it(command: str, tmp_path: Path) -> None:
+    (tmp_path / ".env").write_bytes(b"GITHUB_APP_ID=123\nGITHUB_WEBHOOK_SECRET=\xff\n")
+
+    started = start(command, tmp_path)
+
+    assert started.returncode == 2
+    assert "Traceback" not in started.stderr
+    assert ".env" in started.stderr, started.stderr
