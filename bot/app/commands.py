@@ -228,18 +228,31 @@ def _redis_reachable(command: str, url: str) -> bool:
     return problem is None
 
 
-def _configure(command: str) -> AppConfig | None:
+def _configure(command: str, *, needs_redis: bool = False) -> AppConfig | None:
+    """The settings, or None once every problem with them is printed (all at once)."""
     from bot.app.config import AppConfig, ConfigurationError
     from bot.app.env_file import environment_with
     from bot.app.log_format import DeliveryField, formatter
     from bot.app.log_limits import RepeatedLines
 
+    problems: list[str] = []
     try:
         # `wheelwatch register` writes .env; the real environment wins over it.
-        config = AppConfig.from_env(environment_with(Path(".env"), os.environ))
+        environment = environment_with(Path(".env"), os.environ)
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(f".env cannot be read: {exc}")
+        environment = dict(os.environ)  # the rest is still checked
+    config: AppConfig | None = None
+    try:
+        config = AppConfig.from_env(environment)
     except ConfigurationError as exc:
+        problems += exc.problems
+    redis_url = config.redis_url if config is not None else environment.get("WHEELWATCH_REDIS_URL")
+    if needs_redis and not redis_url:
+        problems.append("WHEELWATCH_REDIS_URL is not set (a worker takes its deliveries from it)")
+    if problems or config is None:
         print(f"wheelwatch {command}: configuration error:", file=sys.stderr)
-        for problem in exc.problems:
+        for problem in problems:
             print(f"  {problem}", file=sys.stderr)
         return None
     handler = logging.StreamHandler()
@@ -253,14 +266,8 @@ def _configure(command: str) -> AppConfig | None:
 def run_worker(args: argparse.Namespace) -> int:
     from bot.app.worker import build_worker
 
-    config = _configure("worker")
-    if config is None:
-        return 2
-    if config.redis_url is None:
-        print(
-            "wheelwatch worker: configuration error: WHEELWATCH_REDIS_URL is not set",
-            file=sys.stderr,
-        )
+    config = _configure("worker", needs_redis=True)
+    if config is None or config.redis_url is None:
         return 2
     if not _redis_reachable("worker", config.redis_url):
         return 2
