@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import redis.asyncio
 from app_fixtures import Bot
 from fake_github import REPO, SECRET, FakeGitHub, pull_request_payload
+from served import serve
 
 from bot.app.config import AppConfig
 from bot.app.log_format import DELIVERY, DeliveryField, JsonLines
@@ -173,3 +176,22 @@ async def test_redis_web_process_logs_a_delivery_replaced_in_the_queue_with_its_
         assert (await web.post("/webhook", data=body, headers=headers)).status == 202
 
     assert named(delivery_field, "replaced in the queue") == {"d-old"}
+
+
+async def test_serve_logs_json_lines_and_at_most_five_refused_signatures_per_ten_seconds(
+    github: FakeGitHub, rsa_keys: tuple[str, str]
+) -> None:
+    served = await serve(github, rsa_keys[0], WHEELWATCH_LOG_FORMAT="json")
+    body = b'{"zen": "x"}'
+    async with aiohttp.ClientSession() as session:
+        for n in range(12):  # a wrong secret: every delivery refused
+            headers = webhook_headers(body, event="ping", secret="wrong", delivery_id=f"d-{n}")
+            async with session.post(f"{served.url}/webhook", data=body, headers=headers) as r:
+                assert r.status == 401
+    served.process.send_signal(signal.SIGTERM)
+    await served.exit()
+
+    entries = [json.loads(line) for line in served.log.decode().splitlines()]  # each one JSON
+    refused = [e for e in entries if "does not match GITHUB_WEBHOOK_SECRET" in e["message"]]
+    assert [e["level"] for e in refused] == ["WARNING"] * 5
+    assert all("delivery" in entry for entry in entries)
