@@ -4,17 +4,21 @@ that the server's configuration reads."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import stat
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 from fake_github import APP_ID, SECRET, FakeGitHub
 
 from bot.app.config import AppConfig
-from bot.app.env_file import environment_with, read_env_file
+from bot.app.env_file import environment_with, read_env_file, write_env_file
 from bot.app.register import Registration, load_manifest, registration_app
 
 MANIFEST = Path(__file__).resolve().parents[1] / "app.yml"
@@ -104,3 +108,33 @@ def test_environment_wins_over_the_env_file(tmp_path: Path) -> None:
 
     assert read_env_file(env_file)["GITHUB_WEBHOOK_SECRET"] == "from file"
     assert (merged["GITHUB_APP_ID"], merged["GITHUB_WEBHOOK_SECRET"]) == ("2", "from file")
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_serve_and_worker_read_the_env_file_in_their_working_directory(
+    command: str, tmp_path: Path, rsa_keys: tuple[str, str]
+) -> None:
+    # All of their settings from .env, as register writes it (the key on one line); Redis
+    # is not there, which both check once the settings are read.
+    write_env_file(
+        tmp_path / ".env",
+        {
+            "GITHUB_APP_ID": APP_ID,
+            "GITHUB_PRIVATE_KEY": rsa_keys[0].replace("\n", "\\n"),
+            "GITHUB_WEBHOOK_SECRET": SECRET,
+            "WHEELWATCH_REDIS_URL": f"unix://{tmp_path}/no-redis.sock",
+        },
+    )
+
+    started = subprocess.run(
+        [sys.executable, "-m", "bot", command],
+        cwd=tmp_path,
+        env={"PATH": os.environ.get("PATH", "")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert started.returncode == 2
+    assert "WHEELWATCH_REDIS_URL cannot be reached" in started.stderr, started.stderr
+    assert "is not set" not in started.stderr
