@@ -133,12 +133,26 @@ class TlsRedis:
     certificate: Path  # the server's certificate, which is its own CA
 
 
-@pytest.fixture(scope="session")
-def tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsRedis]:
+def free_ports() -> Iterator[int]:
+    """Ports that were free when probed. Another process could take one before
+    redis-server binds it."""
+    while True:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port: int = probe.getsockname()[1]
+        yield port
+
+
+def start_tls_redis(
+    directory: Path, ports: Iterator[int] | None = None
+) -> tuple[subprocess.Popen[str], TlsRedis]:
+    """A redis-server speaking only TLS on a port from ``ports`` (by default free ones), with
+    a self-signed certificate written to ``directory``."""
     executable = _executable()
-    directory = tmp_path_factory.mktemp("redis-tls")
     certificate, key = self_signed_certificate(directory)
-    port = _free_port()
+    port = next(free_ports() if ports is None else ports)
+    # Should another process take the port first, the start fails loudly (no "ready" line)
+    # rather than silently testing something else.
     process = _start(
         [
             executable,
@@ -152,17 +166,14 @@ def tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsRedis]:
             *NO_PERSISTENCE, str(directory),
         ]
     )  # fmt: skip
+    return process, TlsRedis(f"rediss://127.0.0.1:{port}", certificate)
+
+
+@pytest.fixture(scope="session")
+def tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsRedis]:
+    process, server = start_tls_redis(tmp_path_factory.mktemp("redis-tls"))
     try:
-        yield TlsRedis(f"rediss://127.0.0.1:{port}", certificate)
+        yield server
     finally:
         process.terminate()
         process.wait(10)
-
-
-def _free_port() -> int:
-    # Another process could take it before redis-server binds it; then the start fails
-    # loudly (no "ready" line) rather than silently testing something else.
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
