@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import itertools
 import os
 import shutil
 import socket
@@ -33,23 +34,46 @@ def _executable() -> str:
     return executable
 
 
-def _start(command: list[str]) -> subprocess.Popen[str]:
-    """Starts a server and waits for its "ready" line; fails the test if it never comes."""
+# Lines of a server's log kept to say why it did not start (it is drained to the end).
+LOG_LINES_KEPT = 50
+# Ports tried for the TLS server before its start fails: each is taken only by a race.
+BIND_TRIES = 5
+
+
+def _launch(command: list[str]) -> tuple[subprocess.Popen[str] | None, list[str]]:
+    """Starts a server and waits for its "ready" line: the running server, or None and the
+    first lines of its log if it exited before. Fails the test if neither comes."""
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    ready = threading.Event()
+    log: list[str] = []
+    ready, decided = threading.Event(), threading.Event()
 
     def read_log() -> None:
         # Drained to the end, so that the server never blocks on a full pipe.
         assert process.stdout is not None
         for line in process.stdout:
+            if len(log) < LOG_LINES_KEPT:
+                log.append(line)
             if "ready to accept connections" in line.lower():
                 ready.set()
+                decided.set()
+        decided.set()  # its output ended: it has exited
 
     threading.Thread(target=read_log, daemon=True).start()
-    if not ready.wait(30):
+    if not decided.wait(30):
         process.kill()
         process.wait(10)
         pytest.fail(f"{command[0]} did not start")
+    if ready.is_set():
+        return process, log
+    process.wait(10)
+    return None, log
+
+
+def _start(command: list[str]) -> subprocess.Popen[str]:
+    """Starts a server and waits for its "ready" line; fails the test if it never comes."""
+    process, log = _launch(command)
+    if process is None:
+        pytest.fail(f"{command[0]} exited before it was ready:\n{''.join(log)}")
     return process
 
 
@@ -150,23 +174,28 @@ def start_tls_redis(
     a self-signed certificate written to ``directory``."""
     executable = _executable()
     certificate, key = self_signed_certificate(directory)
-    port = next(free_ports() if ports is None else ports)
-    # Should another process take the port first, the start fails loudly (no "ready" line)
-    # rather than silently testing something else.
-    process = _start(
-        [
-            executable,
-            "--port", "0",
-            "--tls-port", str(port),
-            "--bind", "127.0.0.1",
-            "--tls-cert-file", str(certificate),
-            "--tls-key-file", str(key),
-            "--tls-ca-cert-file", str(certificate),
-            "--tls-auth-clients", "no",
-            *NO_PERSISTENCE, str(directory),
-        ]
-    )  # fmt: skip
-    return process, TlsRedis(f"rediss://127.0.0.1:{port}", certificate)
+    tried: list[int] = []
+    for port in itertools.islice(free_ports() if ports is None else ports, BIND_TRIES):
+        process, log = _launch(
+            [
+                executable,
+                "--port", "0",
+                "--tls-port", str(port),
+                "--bind", "127.0.0.1",
+                "--tls-cert-file", str(certificate),
+                "--tls-key-file", str(key),
+                "--tls-ca-cert-file", str(certificate),
+                "--tls-auth-clients", "no",
+                *NO_PERSISTENCE, str(directory),
+            ]
+        )  # fmt: skip
+        if process is not None:
+            return process, TlsRedis(f"rediss://127.0.0.1:{port}", certificate)
+        if not any("address already in use" in line.lower() for line in log):
+            # Not the race this loop is for: fail loudly, with what the server said.
+            pytest.fail(f"{executable} exited before it was ready:\n{''.join(log)}")
+        tried.append(port)  # another process took the port after it was probed
+    pytest.fail(f"{executable} could not bind any of ports {tried}: each was in use")
 
 
 @pytest.fixture(scope="session")
