@@ -691,6 +691,41 @@ async def test_worker_does_not_try_to_take_a_job_another_worker_is_running(
     assert commands["cmdstat_zscore"]["calls"] == 1
 
 
+async def test_lease_of_a_job_running_longer_than_it_is_renewed_and_no_other_worker_starts_it(
+    cluster: Cluster, github: FakeGitHub, store: redis.asyncio.Redis
+) -> None:
+    open_pull(github)
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+    config = AppConfig(**{**cluster.config.__dict__, "lease_seconds": 0.3})
+    at_github, release = github.hold(r"/pulls/2/files")
+    # Each expiry set on the job's in-progress key is an event: its start sets two (arq's
+    # mark, then the try's token), every renewal (a third of a lease apart) one more.
+    await store.config_set("notify-keyspace-events", "Kg")
+    events = store.pubsub()
+    await events.subscribe("__keyspace@0__:arq:in-progress:d1")
+    worker = build_worker(config, github_factory=github_factory, burst=True, handle_signals=False)
+    running = asyncio.create_task(worker.main())
+    await at_github.wait()
+
+    expiries = 0
+    while expiries < 2 + 4:  # four renewals: more than a lease has passed since the start
+        message = await asyncio.wait_for(events.get_message(timeout=None), 10)
+        if message is not None and message["data"] == b"expire":
+            expiries += 1
+    held = await store.exists("arq:in-progress:d1")
+    start = store.register_script(START_JOB)
+    other = await start(keys=["arq:in-progress:d1", "arq:queue"], args=["d1", now_ms(), 300])
+    release.set()
+    await running
+    await worker.close()
+    await events.aclose()
+    await store.config_set("notify-keyspace-events", "")  # the session's other tests
+
+    assert held == 1
+    assert other is None  # another worker cannot start it
+    assert len(github.reviews(REPO, 2)) == 1
+
+
 def writes(github: FakeGitHub) -> list[str]:
     return [call.operation for call in github.calls if call.method != "GET"]
 
