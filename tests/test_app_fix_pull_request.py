@@ -4,10 +4,19 @@ than opening a second, and never overwrites anyone's work."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from app_fixtures import Bot
-from fake_github import APP_ID, REPO, SAFE_WORKFLOW, UNSAFE_WORKFLOW, FakeGitHub, webhook
+from fake_github import (
+    APP_ID,
+    REPO,
+    SAFE_WORKFLOW,
+    UNSAFE_WORKFLOW,
+    FakeGitHub,
+    pull_request_payload,
+    webhook,
+)
 from support import analyse
 
 from bot.app.fix_pull_request import FIX_ACTION, FIX_BRANCH
@@ -253,3 +262,30 @@ async def test_without_automatic_no_pull_request_is_opened_on_push(
 
     assert github.open_pulls(REPO) == []
     assert github.git.branch_head(REPO, FIX_BRANCH) is None
+
+
+async def test_fix_pressed_then_a_re_run_of_the_same_check_while_both_wait_does_both(
+    make_bot: Callable[..., Any], github: FakeGitHub
+) -> None:
+    # A Fix press and a check of the same commit are different work: neither replaces the
+    # other in the queue, as a later delivery about a pull request replaces an earlier one.
+    bot: Bot = await make_bot(workers=1)
+    sha = unsafe_repository(github)
+    await checked(bot, github, sha)
+    github.add_pull(REPO, 9, [])
+    busy, release = github.hold(r"/pulls/9/files")  # the one worker, while both queue up
+    await bot.deliver("pull_request", pull_request_payload(number=9))
+    await busy.wait()
+    pressed = fix_pressed(github, sha)
+    rerun = fix_pressed(github, sha)  # "Re-run" on the same check run, on the default branch
+    rerun["action"] = "rerequested"
+    del rerun["requested_action"]
+    rerun["check_run"]["pull_requests"] = rerun["check_run"]["check_suite"]["pull_requests"] = []
+
+    await bot.deliver("check_run", pressed, delivery_id="d-fix")
+    await bot.deliver("check_run", rerun, delivery_id="d-rerun")
+    release.set()
+    await bot.settle()
+
+    assert len(github.open_pulls(REPO)) == 1  # the fix
+    assert len([run for run in github.check_runs.values() if run.request["head_sha"] == sha]) == 2
