@@ -541,6 +541,20 @@ async def test_replaced_delivery_is_logged_at_debug_as_in_the_embedded_mode(
     assert line.levelno == logging.DEBUG
 
 
+async def test_fix_press_and_a_re_run_of_the_same_check_both_wait(
+    cluster: Cluster, store: redis.asyncio.Redis
+) -> None:
+    pressed = webhook("check_run.requested_action.2")
+    rerun = webhook("check_run.requested_action.2")
+    rerun["action"] = "rerequested"
+    del rerun["requested_action"]
+
+    await cluster.deliver("check_run", pressed, delivery_id="d-fix")
+    await cluster.deliver("check_run", rerun, delivery_id="d-rerun", web=1)
+
+    assert await queued(store) == ["d-fix", "d-rerun"]
+
+
 async def test_deliveries_about_different_subjects_all_wait(
     cluster: Cluster, store: redis.asyncio.Redis
 ) -> None:
