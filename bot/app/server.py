@@ -111,7 +111,10 @@ def subject_of(event: sansio.Event) -> str:
         if event.event == "check_suite":
             return f"{repo}@{data['check_suite']['head_sha']}"
         if event.event == "check_run":
-            return f"{repo}@{data['check_run']['head_sha']}"
+            # A Fix press is work of its own, not a check of the commit: neither replaces the
+            # other in the queue (a later delivery about a subject does the earlier one's work).
+            fix = ":fix" if data.get("action") == "requested_action" else ""
+            return f"{repo}@{data['check_run']['head_sha']}{fix}"
     except (KeyError, TypeError, ValueError):
         pass
     return f"delivery:{event.delivery_id}"
