@@ -1,18 +1,19 @@
 """``WHEELWATCH_REDIS_URL`` as arq's :class:`~arq.connections.RedisSettings`: the one place
 the web process (``bot.app.server_redis``) and the worker (``bot.app.worker``) read it.
 
-arq's ``RedisSettings.from_dsn`` keeps the scheme, host, port, database and credentials but
-drops the rest of the query, where redis-py reads its TLS options. A ``rediss://`` URL with
-``?ssl_cert_reqs=none`` (Heroku Redis, whose certificate is self-signed) then passed the
-start-up check (redis-py's, on the URL) and failed in arq's connection. These are the options
-as redis-py reads them, but ``ssl_cert_reqs`` in any case; the start-up check
-(``server_redis.unreachable``) connects with them too.
+arq's ``RedisSettings.from_dsn`` keeps the scheme, host, port, database and credentials (not
+percent-decoded: they are decoded here) but drops the rest of the query, where redis-py
+reads its TLS options. A ``rediss://`` URL with ``?ssl_cert_reqs=none`` (Heroku Redis, whose
+certificate is self-signed) then passed the start-up check (redis-py's, on the URL) and
+failed in arq's connection. These are the options as redis-py reads them, but
+``ssl_cert_reqs`` in any case; the start-up check (``server_redis.unreachable``) connects
+with them too.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from arq.connections import RedisSettings
 
@@ -67,8 +68,13 @@ def tls_options(url: str) -> Tls:
 def redis_settings(url: str) -> RedisSettings:
     """arq's settings for ``url``, with its TLS options."""
     tls = tls_options(url)
+    settings = RedisSettings.from_dsn(url)
     return replace(
-        RedisSettings.from_dsn(url),
+        settings,
+        # from_dsn leaves them percent-encoded (a password may hold '@', ':' or '/'), as
+        # redis-py's from_url does not.
+        username=None if settings.username is None else unquote(settings.username),
+        password=None if settings.password is None else unquote(settings.password),
         ssl_cert_reqs=tls.cert_reqs,
         ssl_ca_certs=tls.ca_certs,
         ssl_check_hostname=tls.check_hostname,
