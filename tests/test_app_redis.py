@@ -292,6 +292,21 @@ async def test_retry_of_the_claiming_delivery_keeps_its_claim(store: redis.async
     assert (first, retried, other, forced) == (True, True, False, True)
 
 
+async def test_every_key_a_delivery_leaves_in_redis_expires(
+    cluster: Cluster, github: FakeGitHub, store: redis.asyncio.Redis
+) -> None:
+    open_pull(github)
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+    await cluster.deliver("push", push_payload(), delivery_id="d2", web=1)
+    waiting = {key: await store.ttl(key) async for key in store.scan_iter("*")}
+    await cluster.work()
+
+    left = {key: await store.ttl(key) async for key in store.scan_iter("*")}
+
+    shared = {b"wheelwatch:arrivals", b"arq:queue"}  # one of each for all deliveries
+    assert {key for key, ttl in {**waiting, **left}.items() if ttl < 0} <= shared, (waiting, left)
+
+
 async def test_healthz_reports_the_queue_in_redis(cluster: Cluster) -> None:
     await cluster.deliver("pull_request", pull_request_payload())
 
