@@ -312,3 +312,27 @@ async def test_retry_after_a_kill_finds_the_fix_pull_request_its_first_try_opene
     assert "delivery d-fix: try 2" in log, log
     assert github.count()[CREATE_PULL] == 1
     assert len(github.open_pulls(REPO)) == 1
+
+
+async def test_retry_after_a_kill_stores_each_annotation_of_the_check_run_once(
+    web: Any, github: FakeGitHub, rsa_keys: tuple[str, str], redis_url: str
+) -> None:
+    open_pull(github)
+    # The first try's last write (the check run completed, with its annotation) is applied
+    # and its answer never comes; the worker dies waiting for it.
+    applied = github.lose("PATCH", r"/check-runs/\d+$", "stall")
+    env = worker_env(github, rsa_keys, redis_url)
+    await deliver(web, "d1")
+
+    first = await start_worker(env)
+    await asyncio.wait_for(applied.wait(), 30)
+    first.kill()
+    await first.wait()
+    completed, finish = github.hold(r"/check-runs/\d+$")
+    second = await start_worker(env)
+    await asyncio.wait_for(completed.wait(), 30)
+    finish.set()
+    await stop(second)
+
+    [run] = github.check_runs.values()
+    assert [a["title"] for a in run.annotations] == ["WW001 prerelease-cache-key"]
