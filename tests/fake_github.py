@@ -228,6 +228,7 @@ class _Fault:
     headers: dict[str, str]
     body: Any
     times: int
+    after: int = 0  # matching calls let through first
 
 
 @dataclass
@@ -388,10 +389,12 @@ class FakeGitHub:
         headers: dict[str, str] | None = None,
         body: Any = None,
         times: int = 1,
+        after: int = 0,
     ) -> None:
+        """Answer the ``times`` matching calls that come after the next ``after`` ones."""
         message = {"message": f"fake {status}"} if body is None else body
         self._faults.append(
-            _Fault(method, re.compile(path_pattern), status, headers or {}, message, times)
+            _Fault(method, re.compile(path_pattern), status, headers or {}, message, times, after)
         )
 
     def stall(self, method: str, path_pattern: str, *, times: int = 1) -> None:
@@ -500,6 +503,9 @@ class FakeGitHub:
                 and fault.method == request.method
                 and fault.pattern.search(request.path)
             ):
+                if fault.after:
+                    fault.after -= 1
+                    continue
                 fault.times -= 1
                 if fault.status is None:
                     await asyncio.Event().wait()  # never answers; the client times out

@@ -306,3 +306,26 @@ async def test_a_run_failing_on_github_during_the_drain_is_named_not_started(
     [line] = [r.getMessage() for r in caplog.records if "not started" in r.getMessage()]
     assert "delivery d-1" in line
     assert service.metrics.deliveries[("pull_request", "not_started")] == 1
+
+
+async def test_a_run_again_stores_each_annotation_its_first_run_stored_once(
+    make_bot: Callable[..., Any], github: FakeGitHub
+) -> None:
+    bot: Bot = await make_bot(rerun_delays=(0.0,))
+    paths = [f".github/workflows/ci{n}.yml" for n in range(60)]  # 60 annotations: 2 batches
+    for path in paths:
+        github.add_file(REPO, HEAD_SHA, path, UNSAFE_WORKFLOW)
+    files = [
+        {"filename": p, "status": "added", "patch": added_patch(UNSAFE_WORKFLOW)} for p in paths
+    ]
+    github.add_pull(REPO, 2, files)
+    # The first batch of 50 is stored; every send of the second fails, and the first run with
+    # it (its check run is then closed as "could not finish").
+    github.fail("PATCH", r"/check-runs/\d+$", 502, times=4, after=1)
+
+    await bot.deliver("pull_request", pull_request_payload(), delivery_id="d-1")
+    await bot.settle()
+
+    [run] = github.check_runs.values()
+    assert run.status == "completed"
+    assert sorted(a["path"] for a in run.annotations) == sorted(paths)
