@@ -70,25 +70,34 @@ class CheckRun:
             data = await gh.post(CHECK_RUNS_URL, repo.url_vars(), data=request)
             return int(data["id"])
 
-        async def find() -> int | None:
+        async def newest() -> dict[str, Any] | None:
             url_vars = repo.url_vars(
                 ref=head_sha, check_name=check_output.CHECK_NAME, filter="all", per_page=100
             )
             found = [
-                int(run["id"])
+                run
                 async for run in gh.getiter(
                     COMMIT_CHECK_RUNS_URL, url_vars, iterable_key="check_runs"
                 )
                 if run.get("external_id") == external_id
             ]
             # The newest: a redelivery of a failed delivery reuses its id.
-            return max(found, default=None)
+            return max(found, key=lambda run: int(run["id"]), default=None)
+
+        async def find() -> int | None:
+            run = await newest()
+            return None if run is None else int(run["id"])
 
         if delivery is not None and delivery.attempt > 1:
-            earlier = await find()
+            earlier = await newest()
             if earlier is not None:
-                log.info("check run %d on %s: created by an interrupted try", earlier, head_sha)
-                return cls(gh, repo, earlier, delivery_id)
+                log.info(
+                    "check run %d on %s: created by an interrupted try", earlier["id"], head_sha
+                )
+                # GitHub appends each update's annotations: those the earlier try stored stay,
+                # and complete() sends only the rest.
+                stored = int((earlier.get("output") or {}).get("annotations_count") or 0)
+                return cls(gh, repo, int(earlier["id"]), delivery_id, annotations=stored)
         check_run_id = await write_once(create, find, what=f"check run on {head_sha}")
         return cls(gh, repo, check_run_id, delivery_id)
 
@@ -106,6 +115,9 @@ class CheckRun:
         )
         if fix_note is not None:
             output["summary"] = check_output.with_fix_note(output["summary"], fix_note)
+        # An interrupted try of this delivery stored the first ones (the same commit, config and
+        # day give the same annotations, in the same order).
+        notes = notes[self.annotations :]
         size = check_output.ANNOTATIONS_PER_REQUEST
         batches = [notes[i : i + size] for i in range(0, len(notes), size)] or [[]]
         for batch in batches[:-1]:
