@@ -968,6 +968,22 @@ async def test_try_after_redis_failed_as_the_job_started_claims_no_interruption(
     assert try_lines(caplog, "d1") == [NOT_PLANNED]
 
 
+async def test_job_and_body_of_a_delivery_to_run_again_outlive_its_delay(
+    cluster: Cluster, github: FakeGitHub, store: redis.asyncio.Redis
+) -> None:
+    # arq drops a job whose key has expired ("job expired"), unnamed and not counted, and a
+    # run again may be planned up to a day later (WHEELWATCH_RERUN_DELAYS).
+    open_pull(github)
+    rerunning(cluster, 86400.0)
+    github.fail("POST", r"/check-runs$", 502, times=4)  # every send of the first run
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+
+    await cluster.work(jobs=1)  # fails on GitHub; its run again is planned in a day
+
+    assert await store.pttl("arq:job:d1") > 86400 * 1000
+    assert await store.pttl(body_key("d1")) > 86400 * 1000
+
+
 async def test_run_again_mark_lasts_as_long_as_its_job_may_wait(
     cluster: Cluster, github: FakeGitHub, store: redis.asyncio.Redis
 ) -> None:
