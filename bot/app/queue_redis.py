@@ -24,9 +24,9 @@ keeps in memory lives here under ``wheelwatch:`` keys, each with a time to live:
 * ``wheelwatch:body:<id>``: the delivery's body as it was signed, for as long as its job
   may wait; deleted when its job ends.
 * ``wheelwatch:rerun:<id>``: the number of the try that is the delivery's planned run again
-  (``bot.app.reruns``), set by the worker when it plans one; deleted with the body when its
-  job ends (whichever way: an outcome, given up by arq, replaced in the queue); it expires a
-  day after it was set, past any wait of its job (arq drops a job a day after it was queued).
+  (``bot.app.reruns``), set by the worker when it plans one (:func:`plan_rerun`); deleted
+  with the body when its job ends (whichever way: an outcome, given up by arq, replaced in
+  the queue). It expires with its job: a day after the run again's delay.
 * ``wheelwatch:staged:<intake>:<n>``: a body on its way in, written by the intake just
   before the script that renames it to the body's key (or deletes it: a duplicate, a full
   queue). One left by a web process that died in between expires within a minute.
@@ -70,11 +70,9 @@ LATEST_TTL = 24 * 3600
 CLAIM_TTL = 3600
 # The name of the arq function that processes a delivery (bot.app.worker registers it).
 JOB_FUNCTION = "process_delivery"
-# An enqueued job is dropped by arq if no worker starts it within this (arq's default).
+# An enqueued job is dropped by arq if no worker starts it within this (arq's default); a
+# job to run again is kept for its delay and this.
 JOB_EXPIRES_MS = 86_400_000
-# A run-again mark outlives any wait of its try (the job is dropped first): expired, it made
-# the run again's log line deny being one.
-RERUN_MARK_TTL_MS = JOB_EXPIRES_MS
 
 # The script's constants are part of its text (a process registers it once, with its queue
 # bound): sent as arguments with every delivery, they cost the client ~5-10 µs each time.
@@ -596,6 +594,18 @@ async def drop_job_keys(redis: ArqRedis, delivery_id: str) -> None:
     """Its job has ended (not to be tried again): its body and its run-again mark are of no
     more use."""
     await redis.delete(body_key(delivery_id), rerun_key(delivery_id))
+
+
+async def plan_rerun(redis: ArqRedis, delivery_id: str, next_try: int, delay: float) -> None:
+    """Marks the job's try ``next_try`` as its planned run again, and keeps the job and its
+    body for the delay and a day more, as long as a queued job: else they could expire before
+    the run again (the delay may be a day), and arq would drop the job as expired."""
+    ttl_ms = int(delay * 1000) + JOB_EXPIRES_MS
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.set(rerun_key(delivery_id), next_try, px=ttl_ms)
+        pipe.pexpire(job_key_prefix + delivery_id, ttl_ms)
+        pipe.pexpire(body_key(delivery_id), ttl_ms)
+        await pipe.execute()
 
 
 async def forget(redis: ArqRedis, delivery_id: str) -> None:

@@ -41,7 +41,6 @@ from bot.app.process_pool import ProcessPool
 from bot.app.processing import FAILED_OUTCOMES, ROUTER, Processor, event_label, well_formed
 from bot.app.queue_redis import (
     JOB_FUNCTION,
-    RERUN_MARK_TTL_MS,
     JobLease,
     RedisClaims,
     RedisIntake,
@@ -50,6 +49,7 @@ from bot.app.queue_redis import (
     delivery_key,
     drop_job_keys,
     forget,
+    plan_rerun,
     rerun_key,
     unqueue,
 )
@@ -199,9 +199,10 @@ async def _process(
             await unqueue(state.redis, subject_of(event), event_name, delivery_id)
         except RedisError as exc:  # the next delivery about it may then wait for the delay
             log.warning("delivery %s: its subject's queue entry stays (%r)", delivery_id, exc)
-        # Lost, the next try's line says that it is not recorded as a run again, and why.
-        with contextlib.suppress(RedisError):
-            await state.redis.set(rerun_key(delivery_id), runs + 1, px=RERUN_MARK_TTL_MS)
+        try:
+            await plan_rerun(state.redis, delivery_id, runs + 1, delay)
+        except RedisError as exc:  # the run again's line will not say it is one
+            log.warning("delivery %s: its run again is not recorded (%r)", delivery_id, exc)
         raise Retry(defer=delay)
     if outcome == reruns.TRANSIENT_OUTCOME:
         reruns.given_up(state.metrics, label, delivery_id, runs)
