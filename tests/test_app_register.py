@@ -138,3 +138,29 @@ def test_serve_and_worker_read_the_env_file_in_their_working_directory(
     assert started.returncode == 2
     assert "WHEELWATCH_REDIS_URL cannot be reached" in started.stderr, started.stderr
     assert "is not set" not in started.stderr
+
+
+async def test_callback_keeps_the_other_settings_of_an_existing_env_file(
+    aiohttp_client: Callable[..., Any],
+    github: FakeGitHub,
+    tmp_path: Path,
+    rsa_keys: tuple[str, str],
+) -> None:
+    # A re-registration, or a .env that already holds the deployment's own settings: only
+    # the App's id, key and secret change (a key file named before gives way to the new key).
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        "# production\nWHEELWATCH_LOG_FORMAT=json\nGITHUB_APP_ID=1\n"
+        "GITHUB_PRIVATE_KEY_PATH=/etc/old.pem\nWHEELWATCH_WORKERS=4\n"
+    )
+    github.private_key = rsa_keys[0]
+    github.manifest_codes["code-1"] = {"name": "wheelwatch"}
+    registration, client = await start(aiohttp_client, github, tmp_path)
+
+    response = await client.get(f"/callback?code=code-1&state={registration.state}")
+
+    assert response.status == 200
+    assert env_file.read_text().startswith("# production\nWHEELWATCH_LOG_FORMAT=json\n")
+    config = AppConfig.from_env(environment_with(env_file, {}))
+    assert (config.app_id, config.log_format, config.workers) == (APP_ID, "json", 4)
+    assert config.private_key.strip() == rsa_keys[0].strip()
