@@ -79,6 +79,8 @@ class Registration:
                 "GITHUB_PRIVATE_KEY": str(data["pem"]).strip().replace("\n", "\\n"),
                 "GITHUB_WEBHOOK_SECRET": str(data["webhook_secret"]),
             },
+            # Set with GITHUB_PRIVATE_KEY, it would stop the start: the new key replaces it.
+            drop=("GITHUB_PRIVATE_KEY_PATH",),
         )
         return data
 
