@@ -164,3 +164,24 @@ async def test_callback_keeps_the_other_settings_of_an_existing_env_file(
     config = AppConfig.from_env(environment_with(env_file, {}))
     assert (config.app_id, config.log_format, config.workers) == (APP_ID, "json", 4)
     assert config.private_key.strip() == rsa_keys[0].strip()
+
+
+def test_env_file_that_cannot_be_written_stops_register_before_github_is_asked(
+    tmp_path: Path,
+) -> None:
+    # Found only after GitHub's code is exchanged, the App's key (given once) would be lost.
+    unwritable = tmp_path / "missing-directory" / ".env"
+
+    options = ["--manifest", str(MANIFEST), "--env-file", str(unwritable), "--port", "0"]
+
+    started = subprocess.run(
+        [sys.executable, "-m", "bot", "register", *options],
+        env={"PATH": os.environ.get("PATH", "")},
+        capture_output=True,
+        text=True,
+        timeout=10,  # today it serves the page and waits for GitHub
+    )
+
+    assert started.returncode == 2
+    assert str(unwritable) in started.stderr
+    assert "Open http" not in started.stdout  # no page served
