@@ -291,6 +291,12 @@ def run_register(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"wheelwatch register: cannot read the manifest: {exc}", file=sys.stderr)
         return 2
+    try:
+        # Before GitHub is asked: the private key it gives once must have somewhere to go.
+        os.close(os.open(args.env_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+    except OSError as exc:
+        print(f"wheelwatch register: cannot write {args.env_file}: {exc}", file=sys.stderr)
+        return 2
     host = "127.0.0.1"
     registration = Registration(
         manifest=manifest,
