@@ -207,6 +207,21 @@ async def test_full_queue_answers_503_and_keeps_no_trace_of_the_delivery(
     assert await store.exists(delivery_key("b")) == 0
 
 
+async def test_jobs_deferred_to_run_again_leave_the_queue_open_to_new_deliveries(
+    aiohttp_client: Callable[..., Any], cluster: Cluster, store: redis.asyncio.Redis
+) -> None:
+    # As in the embedded mode, where runs again wait outside the queue: in an outage of
+    # GitHub, the deliveries waiting to run again must not turn every new one away (503).
+    config = AppConfig(**{**cluster.config.__dict__, "queue_size": 1})
+    cluster.webs[0] = await aiohttp_client(create_redis_app(config))
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="a")
+    await store.zadd("arq:queue", {"a": now_ms() + 30_000})  # as arq's Retry(defer=30)
+
+    response = await cluster.deliver("pull_request", pull_request_payload(number=3))
+
+    assert response.status == 202
+
+
 async def test_event_the_app_does_not_handle_is_not_queued(
     cluster: Cluster, store: redis.asyncio.Redis
 ) -> None:
