@@ -93,7 +93,8 @@ if previous then
   score = redis.call('ZSCORE', KEYS[4], id)
   if score and redis.call('EXISTS', '{in_progress}' .. id) == 0 then replaced = id end
 end
-if not replaced and redis.call('ZCARD', KEYS[4]) >= {queue_size} then
+-- Jobs due (waiting or running); one deferred to run again later waits outside the bound.
+if not replaced and redis.call('ZCOUNT', KEYS[4], '-inf', ARGV[2]) >= {queue_size} then
   redis.call('DEL', KEYS[8])
   return {{-1}}
 end
