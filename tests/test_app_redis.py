@@ -797,6 +797,28 @@ async def test_worker_whose_lease_was_taken_over_stops_without_posting(
     assert await store.exists(body_key("d1")) == 1
 
 
+async def test_worker_whose_lease_was_taken_over_after_its_check_run_logs_no_error(
+    cluster: Cluster,
+    github: FakeGitHub,
+    store: redis.asyncio.Redis,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Its check run is the other worker's to complete: not closing it is not a failure
+    # (an ERROR line said GitHub refused to close it, which GitHub was never asked).
+    open_pull(github)
+    arrived, release = github.hold(r"/pulls/2/comments")  # the check run exists by then
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+    work = asyncio.create_task(cluster.work(jobs=1))
+    await arrived.wait()
+    await store.set("arq:in-progress:d1", "another worker", px=60_000)
+
+    release.set()
+    await work
+
+    assert cluster.outcomes() == {("pull_request", "lease_lost"): 1}
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
 async def test_job_lease_is_a_token_of_the_worker_that_holds_it(
     cluster: Cluster, github: FakeGitHub, store: redis.asyncio.Redis
 ) -> None:
