@@ -11,7 +11,7 @@ from typing import Any
 from gidgethub.abc import GitHubAPI
 
 from bot.app import check_output
-from bot.app.delivery import DeliveryContext
+from bot.app.delivery import DeliveryContext, LeaseLost
 from bot.app.fix_pull_request import FIX_ACTION, fixable, try_fix_pull_request
 from bot.app.process_pool import AnalysisTimeout, Offload, Superseded
 from bot.app.snapshot import Analyser, Snapshot, read_tree
@@ -133,15 +133,17 @@ class CheckRun:
         await self._update(final)
         self.completed = True
 
-    async def abandon(self, reason: str) -> None:
+    async def abandon(self, failure: BaseException) -> None:
         """Close the run as "could not finish" when the work failed: never leave it spinning.
 
         Tried ``CLOSE_ATTEMPTS`` times, each with the token renewed if GitHub refused it: the
         work may have failed because GitHub refused the installation's tokens for a while.
         Never raises: the caller re-raises what made the work fail.
         """
-        if self.completed:
+        if self.completed or isinstance(failure, LeaseLost):
+            # LeaseLost: the job, and this run with it, is another worker's to finish.
             return
+        reason = abandon_reason(failure)
         closing = {
             "status": "completed",
             "conclusion": "neutral",
@@ -244,7 +246,7 @@ async def check_commit(
             fix_note = outcome.message
         await check.complete(snapshot, offload, fix_note=fix_note)
     except BaseException as exc:
-        await check.abandon(abandon_reason(exc))
+        await check.abandon(exc)
         raise
     return snapshot
 

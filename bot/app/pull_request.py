@@ -12,7 +12,7 @@ import gidgethub
 from gidgethub import routing, sansio
 from gidgethub.abc import GitHubAPI
 
-from bot.app.check_run import CheckRun, abandon_reason
+from bot.app.check_run import CheckRun
 from bot.app.delivery import DeliveryContext, released_on_failure
 from bot.app.diff import Hunk, parse_hunks
 from bot.app.process_pool import Offload
@@ -123,7 +123,7 @@ async def review_pull_request(
                 await check.complete(snapshot, context.offload)
         except BaseException as exc:
             if check is not None:
-                await check.abandon(abandon_reason(exc))
+                await check.abandon(exc)
             raise
 
 
