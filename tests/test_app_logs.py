@@ -56,6 +56,23 @@ async def test_refused_signature_is_logged(
     assert "'d-7'" in line
 
 
+async def test_refused_signature_is_logged_with_the_delivery_id_it_claims(
+    bot: Bot, delivery_field: pytest.LogCaptureFixture
+) -> None:
+    await bot.deliver("ping", {"zen": "x"}, delivery_id="d-7", secret="wrong")
+
+    assert named(delivery_field, "X-Hub-Signature-256 does not match") == {"d-7"}
+
+
+async def test_refused_signature_with_a_delivery_id_that_could_break_a_line_leaves_the_field(
+    bot: Bot, delivery_field: pytest.LogCaptureFixture
+) -> None:
+    # Unsigned headers: only an id as GitHub writes them goes into the field, as is.
+    await bot.deliver("ping", {"zen": "x"}, delivery_id="d-7 [forged] x", secret="wrong")
+
+    assert named(delivery_field, "X-Hub-Signature-256 does not match") == {"-"}
+
+
 def test_json_lines_hold_the_delivery_and_the_message() -> None:
     record = logging.LogRecord("bot.app", logging.WARNING, __file__, 1, "a %s", ("b",), None)
     token = DELIVERY.set("d-1")
