@@ -67,9 +67,12 @@ FULL_WARNING_INTERVAL = 10.0
 
 def log_refused_signature(headers: Mapping[str, str]) -> None:
     """Say so, so that a wrong secret shows; serve's RepeatedLines filter bounds a flood."""
+    delivery_id = headers.get("X-GitHub-Delivery", "")
     log.warning(
         "refused delivery %r: X-Hub-Signature-256 does not match GITHUB_WEBHOOK_SECRET",
-        headers.get("X-GitHub-Delivery", "")[:MAX_HEADER_CHARS],
+        delivery_id[:MAX_HEADER_CHARS],
+        # Unsigned: in the field only when it cannot break a line (1-200 visible characters).
+        extra=about(delivery_id) if valid_delivery_id(delivery_id) else None,
     )
 
 
