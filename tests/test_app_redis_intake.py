@@ -255,3 +255,18 @@ async def test_concurrent_deliveries_to_the_web_process_are_each_accepted_once(
     assert sorted(statuses) == [200] * 10 + [202] * 10
     assert await store.zcard("arq:queue") == 10
     assert await leftovers(store) == []
+
+
+async def test_healthz_answers_503_while_redis_is_unreachable(
+    web: TestClient, tmp_path: Any
+) -> None:
+    app = web.server.app
+    assert app is not None
+    gone = redis.asyncio.Redis(unix_socket_path=str(tmp_path / "no-redis.sock"))
+    app[REDIS_WEBHOOK].intake = RedisIntake(gone, queue_size=100)  # type: ignore[arg-type]
+
+    response = await web.get("/healthz")
+
+    assert response.status == 503
+    assert await response.json() == {"status": "redis unavailable"}
+    await gone.aclose()
