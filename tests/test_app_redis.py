@@ -740,7 +740,7 @@ async def test_lease_of_a_job_running_longer_than_it_is_renewed_and_no_other_wor
 ) -> None:
     open_pull(github)
     await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
-    config = AppConfig(**{**cluster.config.__dict__, "lease_seconds": 0.3})
+    config = AppConfig(**{**cluster.config.__dict__, "lease_seconds": 1.0})
     at_github, release = github.hold(r"/pulls/2/files")
     # Each expiry set on the job's in-progress key is an event: its start sets two (arq's
     # mark, then the try's token), every renewal (a third of a lease apart) one more.
@@ -758,7 +758,7 @@ async def test_lease_of_a_job_running_longer_than_it_is_renewed_and_no_other_wor
             expiries += 1
     held = await store.exists("arq:in-progress:d1")
     start = store.register_script(START_JOB)
-    other = await start(keys=["arq:in-progress:d1", "arq:queue"], args=["d1", now_ms(), 300])
+    other = await start(keys=["arq:in-progress:d1", "arq:queue"], args=["d1", now_ms(), 1000])
     release.set()
     await running
     await worker.close()
