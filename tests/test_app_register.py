@@ -185,3 +185,11 @@ def test_env_file_that_cannot_be_written_stops_register_before_github_is_asked(
     assert started.returncode == 2
     assert str(unwritable) in started.stderr
     assert "Open http" not in started.stdout  # no page served
+
+
+def test_env_file_value_in_single_quotes_is_read_without_them(tmp_path: Path) -> None:
+    # As docker compose and the shell read it: the quotes are not part of the secret.
+    env_file = tmp_path / ".env"
+    env_file.write_text("GITHUB_WEBHOOK_SECRET='s3cret'\n")
+
+    assert read_env_file(env_file)["GITHUB_WEBHOOK_SECRET"] == "s3cret"
