@@ -1,7 +1,8 @@
 """The ``.env`` file that ``wheelwatch register`` writes and ``serve`` and ``worker`` read.
 
-One ``NAME=value`` per line, ``#`` comments; a value may be wrapped in double quotes. The
-private key is kept on one line with ``\\n`` escapes, which the configuration unescapes.
+One ``NAME=value`` per line, ``#`` comments; a value may be wrapped in double or single
+quotes (compose.yaml's ``env_file`` reads the same file). The private key is kept on one
+line with ``\\n`` escapes, which the configuration unescapes.
 Variables already in the environment win over the file.
 """
 
@@ -27,7 +28,7 @@ def read_env_file(path: Path) -> dict[str, str]:
         if name is None:
             continue
         value = line.partition("=")[2].strip()
-        if len(value) >= 2 and value[0] == value[-1] == '"':
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
             value = value[1:-1]
         values[name] = value
     return values
