@@ -22,7 +22,7 @@ from test_app_redis import github_factory, open_pull
 from bot.app.config import AppConfig
 from bot.app.replay import webhook_headers
 from bot.app.server_redis import create_redis_app
-from bot.app.worker import build_worker
+from bot.app.worker import MAX_TRIES, build_worker
 
 # How long a job's lease lasts in these tests: a killed worker's job waits about this long.
 LEASE_SECONDS = 1
@@ -70,6 +70,15 @@ async def deliver_event(web: Any, event: str, payload: dict[str, Any], delivery_
     headers = webhook_headers(body, event=event, secret=SECRET, delivery_id=delivery_id)
     response: aiohttp.ClientResponse = await web.post("/webhook", data=body, headers=headers)
     assert response.status == 202
+
+
+async def run_until_the_queue_is_empty(config: AppConfig) -> None:
+    """One worker in this process, in burst mode."""
+    worker = build_worker(config, github_factory=github_factory, burst=True, handle_signals=False)
+    try:
+        await worker.main()
+    finally:
+        await worker.close()
 
 
 async def stop(process: asyncio.subprocess.Process) -> str:
@@ -336,3 +345,34 @@ async def test_retry_after_a_kill_stores_each_annotation_of_the_check_run_once(
 
     [run] = github.check_runs.values()
     assert [a["title"] for a in run.annotations] == ["WW001 prerelease-cache-key"]
+
+
+async def test_redelivery_of_a_delivery_given_up_after_kills_completes_the_check_run_they_left(
+    web: Any,
+    github: FakeGitHub,
+    rsa_keys: tuple[str, str],
+    redis_url: str,
+    app_config: AppConfig,
+) -> None:
+    open_pull(github)
+    reading, release = github.hold(r"/pulls/2/comments")  # its check run exists by then
+    await deliver(web, "d1")
+    first = await start_worker(worker_env(github, rsa_keys, redis_url))
+    await asyncio.wait_for(reading.wait(), 30)
+    first.kill()
+    await first.wait()
+    release.set()
+    # Four more workers killed on it: arq fails the job without running it, and the worker
+    # gives the delivery up (its id forgotten, for a redelivery by hand).
+    store = redis.asyncio.Redis.from_url(redis_url)
+    await store.set("arq:retry:d1", MAX_TRIES)
+    await store.delete("arq:in-progress:d1")  # the last killed worker's lease has lapsed
+    await store.aclose()
+    config = AppConfig(**{**app_config.__dict__, "redis_url": redis_url})
+    await run_until_the_queue_is_empty(config)  # gives it up
+    await deliver(web, "d1")
+    await run_until_the_queue_is_empty(config)
+
+    [run] = github.check_runs.values()
+    assert run.status == "completed"
+    assert len(github.reviews(REPO, 2)) == 1
