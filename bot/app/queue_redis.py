@@ -197,6 +197,12 @@ def body_key(delivery_id: str) -> str:
     return f"{PREFIX}body:{delivery_id}"
 
 
+def given_up_key(delivery_id: str) -> str:
+    """Set (for a day) when the delivery's job was given up: a redelivery's first try is then
+    not the delivery's first (a killed try may have created its check run)."""
+    return f"{PREFIX}given-up:{delivery_id}"
+
+
 def rerun_key(delivery_id: str) -> str:
     """The number of the try planned as the delivery's run again: arq's job_try counts those
     and interrupted tries alike, and only this tells them apart."""
@@ -594,7 +600,7 @@ class JobLease:
 async def drop_job_keys(redis: ArqRedis, delivery_id: str) -> None:
     """Its job has ended (not to be tried again): its body and its run-again mark are of no
     more use."""
-    await redis.delete(body_key(delivery_id), rerun_key(delivery_id))
+    await redis.delete(body_key(delivery_id), rerun_key(delivery_id), given_up_key(delivery_id))
 
 
 async def plan_rerun(redis: ArqRedis, delivery_id: str, next_try: int, delay: float) -> None:

@@ -40,6 +40,7 @@ from bot.app.metrics import CONTENT_TYPE, Metrics
 from bot.app.process_pool import ProcessPool
 from bot.app.processing import FAILED_OUTCOMES, ROUTER, Processor, event_label, well_formed
 from bot.app.queue_redis import (
+    DELIVERY_TTL,
     JOB_FUNCTION,
     JobLease,
     RedisClaims,
@@ -49,6 +50,7 @@ from bot.app.queue_redis import (
     delivery_key,
     drop_job_keys,
     forget,
+    given_up_key,
     plan_rerun,
     rerun_key,
     unqueue,
@@ -92,16 +94,28 @@ async def process_delivery(
         state.redis,
         ctx["job_id"],
         state.config.lease_seconds,
-        reads=(body_key(delivery_id), delivery_key(delivery_id), rerun_key(delivery_id)),
+        reads=(
+            body_key(delivery_id),
+            delivery_key(delivery_id),
+            rerun_key(delivery_id),
+            given_up_key(delivery_id),
+        ),
     )
     try:
         if await lease.take():
-            body, arrival, planned = lease.read
+            body, arrival, planned, given_up_before = lease.read
             if ctx.get("job_try", 1) > 1:
                 _log_try(delivery_id, ctx["job_try"], planned)
             async with lease:
                 outcome = await _process(
-                    ctx, event_name, delivery_id, content_type, lease, body, arrival
+                    ctx,
+                    event_name,
+                    delivery_id,
+                    content_type,
+                    lease,
+                    body,
+                    arrival,
+                    given_up_before=given_up_before is not None,
                 )
         else:
             # This worker stalled between arq's start of the job and here, past the lease.
@@ -154,9 +168,12 @@ async def _process(
     lease: JobLease,
     body: bytes | None,
     arrival_number: bytes | None,
+    *,
+    given_up_before: bool,
 ) -> str:
     """``body`` and ``arrival_number``: the values of the delivery's keys, read as the job
-    was taken (None: not in Redis)."""
+    was taken (None: not in Redis). ``given_up_before``: this is a redelivery of a delivery
+    whose job was given up."""
     state: WorkerState = ctx["wheelwatch"]
     waited = max(0.0, time.time() - ctx["enqueue_time"].timestamp())
     received = time.monotonic() - waited
@@ -186,8 +203,11 @@ async def _process(
         arrival = int(arrival_number)
     ticket = await state.order.take(subject_of(event), arrival)
     runs = int(ctx.get("job_try") or 1)
+    # A given-up job's tries may have created the check run and been killed before closing
+    # it: a later try looks for it (by its external_id) instead of making a second one.
+    attempt = max(runs, 2) if given_up_before else runs
     outcome = await state.processor.process(
-        event, ticket, received, attempt=runs, before_write=lease.check
+        event, ticket, received, attempt=attempt, before_write=lease.check
     )
     label = event_label(event_name)
     delay = reruns.next_delay(state.config, outcome, runs)
@@ -277,6 +297,8 @@ async def give_up(
     processed (recorded, it was answered ``duplicate`` for a day: the delivery was lost for
     good)."""
     await _drop(redis, delivery_id)
+    with contextlib.suppress(RedisError):  # lost, a redelivery may make a second check run
+        await redis.set(given_up_key(delivery_id), 1, ex=DELIVERY_TTL)
     metrics.delivery(event_label(event), "given_up")
     log.error(
         "delivery %s: given up (%s); redeliver it from the App's settings", delivery_id, reason
