@@ -270,3 +270,22 @@ async def test_healthz_answers_503_while_redis_is_unreachable(
     assert response.status == 503
     assert await response.json() == {"status": "redis unavailable"}
     await gone.aclose()
+
+
+async def test_full_redis_is_answered_503_and_the_redelivery_is_accepted_once_it_has_room(
+    web: TestClient, store: redis.asyncio.Redis
+) -> None:
+    # docs/app.md asks for maxmemory-policy noeviction: a full Redis then refuses writes, and
+    # the delivery must fail visibly (GitHub records it, to be redelivered), not vanish.
+    used = int((await store.info("memory"))["used_memory"])
+    await store.config_set("maxmemory-policy", "noeviction")
+    await store.config_set("maxmemory", str(used))
+    try:
+        refused = await deliver(web, "d-full")
+    finally:
+        await store.config_set("maxmemory", "0")
+
+    assert refused == 503
+    assert await store.exists(delivery_key("d-full")) == 0
+    assert await deliver(web, "d-full") == 202
+    assert await leftovers(store) == []
