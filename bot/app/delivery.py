@@ -244,8 +244,9 @@ class DeliveryContext:
     bot_login: Callable[[], Awaitable[str]]
     # Reads and analyses commits through the process's content cache.
     analyser: Analyser
-    # 2 and more: an earlier try of this delivery was interrupted (its worker was killed) and
-    # may have created what this one is about to.
+    # 2 and more: an earlier try of this delivery ran, or began to (a run again after GitHub
+    # failed, a worker killed or cancelled, Redis failing as the job started), and may have
+    # created what this one is about to.
     attempt: int = 1
     # Where CPU-heavy work runs: a worker process, bounded and cancellable (process_pool).
     offload: Offload = field(default_factory=lambda: Offload(None, float("inf")))
