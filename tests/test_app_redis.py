@@ -872,12 +872,10 @@ async def test_try_takes_the_job_after_redis_forgot_its_scripts(
     await lease.check()
 
 
-async def test_redis_failing_as_a_job_starts_puts_it_back_in_the_queue(
-    cluster: Cluster, github: FakeGitHub, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    open_pull(github)
+def redis_fails_once_as_a_job_starts(monkeypatch: pytest.MonkeyPatch) -> list[Exception]:
+    """The next job's lease cannot be taken once (Redis went away); the list empties then."""
     take = JobLease.take
-    failures = [RedisConnectionError("Redis went away for a moment")]
+    failures: list[Exception] = [RedisConnectionError("Redis went away for a moment")]
 
     async def fails_once(lease: JobLease) -> bool:
         if failures:
@@ -885,6 +883,14 @@ async def test_redis_failing_as_a_job_starts_puts_it_back_in_the_queue(
         return await take(lease)
 
     monkeypatch.setattr(JobLease, "take", fails_once)
+    return failures
+
+
+async def test_redis_failing_as_a_job_starts_puts_it_back_in_the_queue(
+    cluster: Cluster, github: FakeGitHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    open_pull(github)
+    failures = redis_fails_once_as_a_job_starts(monkeypatch)
     await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
     await cluster.work()
 
@@ -988,15 +994,7 @@ async def test_try_after_redis_failed_as_the_job_started_claims_no_interruption(
 ) -> None:
     caplog.set_level(logging.INFO, logger="bot.app")
     open_pull(github)
-    take = JobLease.take
-    failures = [RedisConnectionError("Redis went away for a moment")]
-
-    async def fails_once(lease: JobLease) -> bool:
-        if failures:
-            raise failures.pop()
-        return await take(lease)
-
-    monkeypatch.setattr(JobLease, "take", fails_once)
+    failures = redis_fails_once_as_a_job_starts(monkeypatch)
     await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
 
     await cluster.work()
@@ -1229,18 +1227,11 @@ async def test_arq_line_of_a_retry_carries_its_delivery_id(
     delivery_lines: pytest.LogCaptureFixture,
 ) -> None:
     open_pull(github)
-    take = JobLease.take
-    failures = [RedisConnectionError("Redis went away for a moment")]
-
-    async def fails_once(lease: JobLease) -> bool:
-        if failures:
-            raise failures.pop()
-        return await take(lease)
-
-    monkeypatch.setattr(JobLease, "take", fails_once)
+    failures = redis_fails_once_as_a_job_starts(monkeypatch)
     await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
     await cluster.work()
 
+    assert failures == []
     [retry] = arq_lines(delivery_lines, "retrying job")
     assert getattr(retry, "delivery", None) == "d1"
 
