@@ -50,6 +50,7 @@ from bot.app.queue_redis import (
     RedisOrder,
     body_key,
     delivery_key,
+    rerun_key,
 )
 from bot.app.replay import webhook_headers
 from bot.app.server_redis import REDIS_WEBHOOK, create_redis_app
@@ -1426,6 +1427,70 @@ async def test_delivery_whose_job_arq_timed_out_is_given_up_and_can_be_redeliver
     assert worker.ctx["metrics"].deliveries[("pull_request", "given_up")] == 1
     [line] = [r for r in delivery_lines.records if "given up" in r.getMessage()]
     assert (line.levelno, getattr(line, "delivery", None)) == (logging.ERROR, "d1")
+
+
+async def expire_job(store: redis.asyncio.Redis, delivery_id: str) -> None:
+    """What a day in the queue with no worker leaves: arq's job key gone (its TTL,
+    JOB_EXPIRES_MS, ran out) while the id stays in arq's queue. The delivery's other keys
+    expire at about the same time, but each on its own: the body and a run-again mark may
+    still be there."""
+    await store.set(rerun_key(delivery_id), 2)
+    await store.delete(f"arq:job:{delivery_id}")
+
+
+async def test_job_arq_drops_as_expired_is_logged_as_an_error_naming_its_delivery(
+    cluster: Cluster, store: redis.asyncio.Redis, delivery_lines: pytest.LogCaptureFixture
+) -> None:
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+    await expire_job(store, "d1")
+
+    await cluster.work()
+
+    errors = [r for r in delivery_lines.records if r.levelno >= logging.ERROR]
+    [line] = [r for r in errors if "expired" in r.getMessage()]
+    assert "delivery d1" in line.getMessage()
+    assert "unprocessed" in line.getMessage()
+    assert "redeliver it" in line.getMessage()
+    assert getattr(line, "delivery", None) == "d1"
+
+
+async def test_job_arq_drops_as_expired_is_counted_given_up_under_an_existing_event_label(
+    cluster: Cluster, store: redis.asyncio.Redis
+) -> None:
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+    await expire_job(store, "d1")
+
+    await cluster.work()
+
+    # Its event was in the job arq lost: counted as the events outside the App's are.
+    assert cluster.outcomes() == {("other", "given_up"): 1}
+
+
+async def test_job_arq_drops_as_expired_leaves_no_body_nor_run_again_mark(
+    cluster: Cluster, store: redis.asyncio.Redis
+) -> None:
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+    await expire_job(store, "d1")
+
+    await cluster.work()
+
+    assert await store.exists(body_key("d1"), rerun_key("d1")) == 0
+    assert await queued(store) == []
+
+
+async def test_delivery_whose_job_expired_is_processed_on_redelivery(
+    cluster: Cluster, github: FakeGitHub, store: redis.asyncio.Redis
+) -> None:
+    open_pull(github)
+    await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+    await expire_job(store, "d1")
+    await cluster.work()
+
+    again = await cluster.deliver("pull_request", pull_request_payload(), delivery_id="d1")
+    await cluster.work()
+
+    assert again.status == 202
+    assert len(github.reviews(REPO, 2)) == 1
 
 
 async def test_worker_whose_analysis_process_is_killed_mid_job_posts_the_review_and_one_line(
