@@ -28,7 +28,7 @@ from aiohttp import web
 from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix
 from arq.utils import timestamp_ms
-from arq.worker import Retry, Worker, func
+from arq.worker import JobExecutionFailed, Retry, Worker, func
 from redis.exceptions import RedisError
 
 from bot.app import job_payload, reruns
@@ -333,6 +333,18 @@ def _failure(result_data: bytes | None) -> tuple[str, int, str] | None:
         return None
 
 
+# What arq's run_job records as the result of a job whose key was gone when a worker took
+# it up (it expired: JOB_EXPIRES_MS, or a run again's delay and that); arq says so no other way.
+_EXPIRED = repr(JobExecutionFailed("job expired"))
+
+
+def _expired(result_data: bytes | None) -> bool:
+    try:
+        return bool(orjson.loads(result_data or b"")["r"] == _EXPIRED)
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return False
+
+
 class _Worker(Worker):
     async def start_jobs(self, job_ids: list[bytes]) -> None:
         """arq's, given only jobs that no worker is running, each started in one script.
@@ -400,9 +412,16 @@ class _Worker(Worker):
         kills, cancellations or Retry; expired; not decodable), then what our function's end
         would have done: the delivery was not processed, so its keys are dropped and its id
         forgotten, and a redelivery from GitHub is processed. Recorded, it answered
-        ``duplicate`` for a day: the delivery was lost for good."""
+        ``duplicate`` for a day: the delivery was lost for good. A delivery's job (expired
+        ones included) is also counted ``given_up`` and named in an error line."""
         await super().finish_failed_job(job_id, result_data)
         failure = _failure(result_data)
+        if failure is None and _expired(result_data):
+            # Its job key, with the event, is gone: the id (the delivery's) is all that is
+            # left, and the operator needs it to redeliver. Counted under ``other``.
+            reason = "its job expired unprocessed: no worker started it in time"
+            await give_up(self.pool, self.ctx["metrics"], job_id, "", reason)
+            return
         if failure is None:  # not a delivery's job (a planted one): arq has said why
             await _drop(self.pool, job_id)
             return
