@@ -27,6 +27,9 @@ keeps in memory lives here under ``wheelwatch:`` keys, each with a time to live:
   (``bot.app.reruns``), set by the worker when it plans one (:func:`plan_rerun`); deleted
   with the body when its job ends (whichever way: an outcome, given up by arq, replaced in
   the queue). It expires with its job: a day after the run again's delay.
+* ``wheelwatch:given-up:<id>``: the delivery's job was given up (``bot.app.worker.give_up``),
+  for a day: a redelivery's first try then looks for the check run a killed try may have
+  created. Deleted with the body when the redelivery's job ends.
 * ``wheelwatch:staged:<intake>:<n>``: a body on its way in, written by the intake just
   before the script that renames it to the body's key (or deletes it: a duplicate, a full
   queue). One left by a web process that died in between expires within a minute.
@@ -598,8 +601,8 @@ class JobLease:
 
 
 async def drop_job_keys(redis: ArqRedis, delivery_id: str) -> None:
-    """Its job has ended (not to be tried again): its body and its run-again mark are of no
-    more use."""
+    """Its job has ended (not to be tried again): its body, its run-again mark and the mark
+    of an earlier job of it given up are of no more use."""
     await redis.delete(body_key(delivery_id), rerun_key(delivery_id), given_up_key(delivery_id))
 
 

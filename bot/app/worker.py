@@ -295,7 +295,7 @@ async def give_up(
     """arq ended the delivery's job without its outcome: nothing will process it, so its keys
     (body, run-again mark) are dropped and its id forgotten, for GitHub's redelivery to be
     processed (recorded, it was answered ``duplicate`` for a day: the delivery was lost for
-    good)."""
+    good); the given-up mark tells that redelivery to look for the check run first."""
     await _drop(redis, delivery_id)
     with contextlib.suppress(RedisError):  # lost, a redelivery may make a second check run
         await redis.set(given_up_key(delivery_id), 1, ex=DELIVERY_TTL)
